@@ -1,0 +1,3 @@
+"""perceptrons: ten recent papers about multilayer perceptrons as tested, fast PyTorch software."""
+
+__version__ = "0.1.0"

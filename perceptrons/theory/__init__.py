@@ -1,0 +1,1 @@
+"""Theory: infinite-width kernels, scaling limits, Monte Carlo estimators (later issues)."""
