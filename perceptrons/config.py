@@ -136,7 +136,18 @@ class Config:
         return cls.from_dict(data)
 
     def replace(self, **changes: Any) -> Self:
-        """Copy with some fields changed (validated like the constructor)."""
+        """Copy with some fields changed (validated like the constructor).
+
+        Raises:
+            ConfigError: a change names an unknown field or has an invalid value.
+        """
+        names = [f.name for f in dataclasses.fields(self)]
+        unknown = sorted(set(changes) - set(names))
+        if unknown:
+            raise ConfigError(
+                f"{unknown[0]}: unknown field of {type(self).__name__}; valid fields: "
+                + ", ".join(names)
+            )
         return dataclasses.replace(self, **changes)
 
     def replace_path(self, path: str, value: Any) -> Self:
@@ -145,14 +156,17 @@ class Config:
         names = [f.name for f in dataclasses.fields(self)]
         if head not in names:
             raise ConfigError(
-                f"{head}: unknown field of {type(self).__name__}; valid fields: "
-                + ", ".join(names)
+                f"{head}: unknown field of {type(self).__name__}; valid fields: " + ", ".join(names)
             )
         if rest:
             child = getattr(self, head)
             if not isinstance(child, Config):
                 raise ConfigError(f"{head}: is not a nested config, cannot set {path!r}")
-            return self.replace(**{head: child.replace_path(rest, value)})
+            try:
+                new_child = child.replace_path(rest, value)
+            except ConfigError as err:  # name the full dotted path, as from_dict does
+                raise ConfigError(f"{head}.{err}") from None
+            return self.replace(**{head: new_child})
         return self.replace(**{head: value})
 
 
@@ -238,8 +252,10 @@ def _check_type(value: Any, tp: Any, name: str) -> Any:
         else:
             if len(args) != len(value):
                 raise ConfigError(f"{name}: expected {len(args)} items, got {value!r}")
-            items = tuple(_check_type(v, a, f"{name}[{i}]") for i, (v, a) in
-                          enumerate(zip(value, args, strict=True)))
+            items = tuple(
+                _check_type(v, a, f"{name}[{i}]")
+                for i, (v, a) in enumerate(zip(value, args, strict=True))
+            )
         return items
     if tp is type(None):
         if value is None:
@@ -319,6 +335,8 @@ def parse_value(text: str, tp: Any, name: str) -> Any:
     Raises:
         ConfigError: the text cannot be read as ``tp``.
     """
+    if isinstance(tp, type) and issubclass(tp, Config):
+        raise ConfigError(f"{name}: is a nested config; set its fields as {name}.FIELD=VALUE")
     try:
         value = json.loads(text)
     except json.JSONDecodeError:
@@ -331,9 +349,11 @@ def parse_value(text: str, tp: Any, name: str) -> Any:
                     value.append(json.loads(p))
                 except json.JSONDecodeError:
                     value.append(p.strip())
-    if isinstance(tp, type) and issubclass(tp, Config):
-        raise ConfigError(f"{name}: is a nested config; set its fields as {name}.FIELD=VALUE")
+    if get_origin(tp) is tuple and value is not None and not isinstance(value, list):
+        value = [value]  # "64" is the one-item list (64,)
     value = _from_plain(value, tp, name)
-    if tp is str and not isinstance(value, str):
-        value = text
+    options = get_args(tp) if get_origin(tp) in (types.UnionType, typing.Union) else (tp,)
+    if str in options and not isinstance(value, str):
+        if not (value is None and type(None) in options):
+            value = text  # "3" for a str field (or str | None) is the string "3"
     return _check_type(value, tp, name)

@@ -129,8 +129,12 @@ class Registry(Generic[T]):
     # --------------------------------------------------------------- lookup
     def _ensure_discovered(self) -> None:
         if not self._discovered:
-            self._discovered = True
-            importlib.import_module(self._discover)  # type: ignore[arg-type]
+            self._discovered = True  # set first: the imported modules register into self
+            try:
+                importlib.import_module(self._discover)  # type: ignore[arg-type]
+            except BaseException:
+                self._discovered = False  # retry (and re-raise) next time, not an empty registry
+                raise
 
     def get(self, name: str) -> Entry[T]:
         """The entry called ``name``.

@@ -1,0 +1,32 @@
+"""Reusable ``nn.Module`` building blocks with torch-style keyword arguments.
+
+Layers take factories, not instances (``act_layer=nn.GELU``, ``norm_layer=nn.LayerNorm``), an
+explicit ``generator`` for their initial weights, and ``device``/``dtype`` like ``torch.nn``.
+
+* `DenseLinear`: linear layer with explicit init scale, standard or NTK parameterisation.
+* `MLP`, `ResidualMLP`: fully connected networks with ``forward_hidden`` for layer-wise
+  statistics.
+* `ACTIVATIONS`, `get_activation`, `Erf`: activations by name.
+"""
+
+from perceptrons.layers.activations import (
+    ACTIVATIONS,
+    ActivationLike,
+    ActivationName,
+    Erf,
+    get_activation,
+)
+from perceptrons.layers.linear import DenseLinear, Parameterization
+from perceptrons.layers.mlp import MLP, ResidualMLP
+
+__all__ = [
+    "ACTIVATIONS",
+    "MLP",
+    "ActivationLike",
+    "ActivationName",
+    "DenseLinear",
+    "Erf",
+    "Parameterization",
+    "ResidualMLP",
+    "get_activation",
+]

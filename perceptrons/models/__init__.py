@@ -1,0 +1,42 @@
+"""Assembled models, registered by name in `perceptrons.registry.MODELS`.
+
+Importing this package registers every model (the registry imports it on first lookup), so
+``create_model("mlp", seed=0)`` works without importing a model module by hand.
+
+The model protocol
+------------------
+Every registered model is an ``nn.Module`` class, registered with
+``@MODELS.register(name, config=<Name>Config)``, that provides:
+
+* ``__init__(self, config, *, generator=None)``: builds the model from its frozen `Config`,
+  drawing every random initial value from ``generator`` (``None``: torch's global generator);
+  the same generator seed gives bitwise-identical weights;
+* ``config``: the config it was built from (saved by `save_model`, rebuilt by `load_model`);
+* ``input_shape``: the expected input shape for error messages, e.g. ``("batch", 64)``
+  (strings are free dimensions, see `perceptrons.checks.format_shape`);
+* ``example_input(batch_size, *, generator=None)``: a valid input (a tensor or a pytree of
+  tensors) whose leading dimension is ``batch_size``, with the dtype and device of the model;
+* ``forward(x)``: validates ``x`` with `perceptrons.checks.check_tensor`, so a wrong rank,
+  feature size or dtype raises ``ValueError``/``TypeError`` whose message contains
+  ``format_shape(input_shape)``; outputs have leading dimension ``batch``;
+* optionally ``invalid_inputs()``: extra ``(description, input)`` pairs that must be rejected
+  the same way (e.g. NaN where the model requires finite values).
+
+`perceptrons.testing.check_model` checks all of this (plus backward, determinism, config
+round-trip, save/load and float64), and ``tests/contract`` runs it on every registered name.
+
+Models here: ``"mlp"`` (`MLPModel`) and ``"residual_mlp"`` (`ResidualMLPModel`), library
+baselines.
+"""
+
+from perceptrons.models.io import load_model, save_model
+from perceptrons.models.mlp import MLPConfig, MLPModel, ResidualMLPConfig, ResidualMLPModel
+
+__all__ = [
+    "MLPConfig",
+    "MLPModel",
+    "ResidualMLPConfig",
+    "ResidualMLPModel",
+    "load_model",
+    "save_model",
+]
