@@ -65,7 +65,7 @@ def load_digits_split(
         dtype: Floating dtype of the features.
 
     Returns:
-        The split; sizes for the defaults: 1,145 train, 202 validation, 450 test.
+        The split; sizes for the defaults: 1,144 train, 203 validation, 450 test.
 
     Raises:
         ValueError: a fraction outside its range.
