@@ -7,6 +7,8 @@ explicit ``generator`` for their initial weights, and ``device``/``dtype`` like 
 * `MLP`, `ResidualMLP`: fully connected networks with ``forward_hidden`` for layer-wise
   statistics.
 * `ACTIVATIONS`, `get_activation`, `Erf`: activations by name.
+* `ShapedReLU`, `ShapedActivation`: shaped activations of Li & Nica (2023), which tend to the
+  identity as a rate (width or depth) grows; pass ``ShapedReLU.factory(...)`` as ``act_layer``.
 """
 
 from perceptrons.layers.activations import (
@@ -18,15 +20,25 @@ from perceptrons.layers.activations import (
 )
 from perceptrons.layers.linear import DenseLinear, Parameterization
 from perceptrons.layers.mlp import MLP, ResidualMLP
+from perceptrons.layers.shaped import (
+    SMOOTH_ACTIVATIONS,
+    ShapedActivation,
+    ShapedReLU,
+    SmoothName,
+)
 
 __all__ = [
     "ACTIVATIONS",
     "MLP",
+    "SMOOTH_ACTIVATIONS",
     "ActivationLike",
     "ActivationName",
     "DenseLinear",
     "Erf",
     "Parameterization",
     "ResidualMLP",
+    "ShapedActivation",
+    "ShapedReLU",
+    "SmoothName",
     "get_activation",
 ]

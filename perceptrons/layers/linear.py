@@ -28,6 +28,7 @@ gradient of the NTK weight is :math:`\\sigma_w / \\sqrt{d_{in}}` times the stand
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Literal, TypeAlias
 
 import torch
@@ -145,6 +146,71 @@ class DenseLinear(nn.Module):
                 else:
                     nn.init.normal_(b, 0.0, self.bias_std, generator=generator)
 
+    def sample_parameters(
+        self,
+        num: int,
+        *,
+        generator: torch.Generator | None = None,
+        out: Mapping[str, torch.Tensor] | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Draw ``num`` independent parameter sets from the initial distribution.
+
+        The distribution is exactly that of `reset_parameters` (same formulas, same torch
+        sampling calls): with ``num=1`` and a generator in the same state, the draws are
+        bitwise equal to the parameters `reset_parameters` would set. Each tensor is filled by
+        one vectorised call; weights are drawn before biases. The layer itself is unchanged.
+
+        Args:
+            num: Number :math:`M \\ge 1` of parameter sets.
+            generator: Generator to draw from (``None``: torch's global generator); it must be
+                on the layer's device.
+            out: Optional preallocated tensors to fill instead of allocating, with the keys,
+                shapes, dtype and device of the result (e.g. slices of a larger buffer).
+
+        Returns:
+            ``{"weight": (M, out_features, in_features)}``, plus ``"bias": (M, out_features)``
+            when the layer has a bias, in the layer's dtype and on its device. The names match
+            `named_parameters`, so the result can be fed to ``torch.func.functional_call``
+            under ``torch.func.vmap``.
+
+        Raises:
+            ValueError: ``num`` is not an int >= 1, or ``out`` has the wrong keys or shapes.
+            TypeError: ``out`` has the wrong dtype or device.
+        """
+        _check_size("num", num)
+        shapes = {"weight": (num, self.out_features, self.in_features)}
+        if self.bias is not None:
+            shapes["bias"] = (num, self.out_features)
+        if out is None:
+            factory = {"dtype": self.weight.dtype, "device": self.weight.device}
+            params = {name: torch.empty(shape, **factory) for name, shape in shapes.items()}
+        else:
+            params = _check_out(out, shapes, self.weight)
+        w, b = params["weight"], params.get("bias")
+        with torch.no_grad():
+            # The same calls as reset_parameters, on tensors with a leading `num` dimension.
+            # (nn.init.kaiming_uniform_ would read fan_in from dimension 1 of a 3-d tensor, so
+            # its bound is computed here with nn.init's own formula.)
+            if self.parameterization == "ntk":
+                w.normal_(0.0, 1.0, generator=generator)
+                if b is not None:
+                    b.normal_(0.0, 1.0, generator=generator)
+            elif self.weight_std is None:
+                gain = nn.init.calculate_gain("leaky_relu", math.sqrt(5))
+                bound = math.sqrt(3.0) * (gain / math.sqrt(self.in_features))
+                w.uniform_(-bound, bound, generator=generator)
+                if b is not None:
+                    bound = 1.0 / math.sqrt(self.in_features)
+                    b.uniform_(-bound, bound, generator=generator)
+            else:
+                w.normal_(0.0, self.weight_std / math.sqrt(self.in_features), generator=generator)
+                if b is not None:
+                    if self.bias_std == 0:
+                        b.zero_()
+                    else:
+                        b.normal_(0.0, self.bias_std, generator=generator)
+        return params
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the layer: ``(..., in_features) -> (..., out_features)``."""
         if self.parameterization == "standard":
@@ -167,6 +233,27 @@ class DenseLinear(nn.Module):
 def _check_size(name: str, value: object) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
+
+
+def _check_out(
+    out: Mapping[str, torch.Tensor],
+    shapes: dict[str, tuple[int, ...]],
+    like: torch.Tensor,
+) -> dict[str, torch.Tensor]:
+    """Validate the ``out`` tensors of `DenseLinear.sample_parameters`."""
+    if set(out) != set(shapes):
+        raise ValueError(f"out: expected the keys {sorted(shapes)}, got {sorted(out)}")
+    for name, shape in shapes.items():
+        tensor = out[name]
+        if not isinstance(tensor, torch.Tensor) or tuple(tensor.shape) != shape:
+            got = tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor)
+            raise ValueError(f"out[{name!r}]: expected shape {shape}, got {got}")
+        if tensor.dtype != like.dtype or tensor.device != like.device:
+            raise TypeError(
+                f"out[{name!r}]: expected dtype {like.dtype} on {like.device}, "
+                f"got {tensor.dtype} on {tensor.device}"
+            )
+    return dict(out)
 
 
 def _check_std(name: str, value: object) -> None:

@@ -112,22 +112,27 @@ class MLP(nn.Module):
             x = layer(x)
         return self.readout(x)
 
-    def forward_hidden(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """Pre-activations of every layer.
+    def forward_hidden(
+        self, x: torch.Tensor, *, post_activation: bool = False
+    ) -> list[torch.Tensor]:
+        """Pre-activations (or post-activations) of every layer.
 
         Args:
             x: Input of shape ``(..., in_features)``.
+            post_activation: Return each hidden layer's output after norm, activation and
+                dropout (the input of the next `DenseLinear`) instead of its pre-activation.
 
         Returns:
-            ``len(hidden_features) + 1`` tensors: the output of each hidden `DenseLinear`
-            (before norm and activation), shape ``(..., hidden_features[i])``, then the network
-            output, shape ``(..., out_features)``.
+            ``len(hidden_features) + 1`` tensors: for each hidden layer, the output of its
+            `DenseLinear` (before norm and activation), or with ``post_activation=True`` the
+            layer's output, shape ``(..., hidden_features[i])``; then the network output (no
+            activation either way), shape ``(..., out_features)``.
         """
         hidden: list[torch.Tensor] = []
         for layer in self.layers:
             z = layer.linear(x)
-            hidden.append(z)
             x = layer.activate(z)
+            hidden.append(x if post_activation else z)
         hidden.append(self.readout(x))
         return hidden
 
@@ -258,11 +263,16 @@ class ResidualMLP(nn.Module):
             h = torch.add(h, block(h), alpha=self.branch_scale)
         return h if self.readout is None else self.readout(h)
 
-    def forward_hidden(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def forward_hidden(
+        self, x: torch.Tensor, *, post_activation: bool = False
+    ) -> list[torch.Tensor]:
         """The residual stream at every depth.
 
         Args:
             x: Input of shape ``(..., in_features)``.
+            post_activation: Accepted for a common ``forward_hidden`` protocol with `MLP`;
+                it has no effect: the stream :math:`h_\\ell` is both a block's output and
+                the next branch's input, so it is returned either way.
 
         Returns:
             ``depth + 1`` tensors :math:`h_0, \\dots, h_L`, each of shape ``(..., width)``; the

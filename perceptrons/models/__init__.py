@@ -31,12 +31,22 @@ baselines.
 
 from perceptrons.models.io import load_model, save_model
 from perceptrons.models.mlp import MLPConfig, MLPModel, ResidualMLPConfig, ResidualMLPModel
+from perceptrons.models.scaling import (
+    ScaledResNetConfig,
+    ScaledResNetModel,
+    ShapedMLPConfig,
+    ShapedMLPModel,
+)
 
 __all__ = [
     "MLPConfig",
     "MLPModel",
     "ResidualMLPConfig",
     "ResidualMLPModel",
+    "ScaledResNetConfig",
+    "ScaledResNetModel",
+    "ShapedMLPConfig",
+    "ShapedMLPModel",
     "load_model",
     "save_model",
 ]

@@ -104,10 +104,12 @@ class _FullyConnectedModel(nn.Module):
         check_tensor(x, "x", self.input_shape)
         return self.net(x)
 
-    def forward_hidden(self, x: torch.Tensor) -> list[torch.Tensor]:
+    def forward_hidden(
+        self, x: torch.Tensor, *, post_activation: bool = False
+    ) -> list[torch.Tensor]:
         """Every layer's representation (see the ``forward_hidden`` of the wrapped layer)."""
         check_tensor(x, "x", self.input_shape)
-        return self.net.forward_hidden(x)
+        return self.net.forward_hidden(x, post_activation=post_activation)
 
 
 @dataclass(frozen=True, kw_only=True)

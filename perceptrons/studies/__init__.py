@@ -6,7 +6,10 @@ with ``quick`` and ``full`` presets), ``run.py`` (``run(config, out_dir) -> Stud
 registered with `register_study`) and a README.
 """
 
-from perceptrons.studies import mlp_digits  # noqa: F401  (registers "mlp-digits")
+from perceptrons.studies import (
+    mlp_digits,  # noqa: F401  (registers "mlp-digits")
+    scaling_limits,  # noqa: F401  (registers "scaling-limits")
+)
 from perceptrons.studies.base import (
     BUDGETS,
     Claim,

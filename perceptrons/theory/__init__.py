@@ -1,1 +1,83 @@
-"""Theory: infinite-width kernels, scaling limits, Monte Carlo estimators (later issues)."""
+"""Theory: infinite-width kernels, scaling limits, Monte Carlo estimators.
+
+* `perceptrons.theory.dual`: dual activations (V-maps) in closed form and by Gauss–Hermite
+  quadrature, the ReLU correlation map, the standard MLP NNGP recursion.
+* `perceptrons.theory.limits`: the correlation ODE, the neural covariance and correlation SDEs,
+  the unshaped q-SDE and their Euler–Maruyama solver (Li & Nica 2023, arXiv:2310.12079).
+* `perceptrons.theory.montecarlo`: batched Monte Carlo of real networks at initialisation
+  (layer-wise Gram trajectories), the exact Gram-chain simulators and two-sample KS helpers.
+"""
+
+from perceptrons.theory.dual import (
+    ab_relu_dual,
+    correlation_gap,
+    dual_matrix,
+    erf_dual,
+    erf_prime_dual,
+    gauss_hermite_dual,
+    nngp_recursion,
+    one_minus_j,
+    relu_correlation_map,
+    relu_dual,
+    shaped_correlation_drift,
+    shaped_relu_correlation_map,
+    sign_dual,
+    step_dual,
+)
+from perceptrons.theory.limits import (
+    Q_STAR,
+    correlation_ode,
+    effective_c2,
+    euler_maruyama,
+    explosion_coefficient,
+    q_infinite_width,
+    shaped_relu_drift,
+    simulate_correlation_sde,
+    simulate_covariance_sde,
+    simulate_q_sde,
+    smooth_drift,
+)
+from perceptrons.theory.montecarlo import (
+    GramTrajectories,
+    ks_critical_value,
+    ks_statistic,
+    mlp_gram_chain,
+    moment_matched_chain,
+    resnet_gram_chain,
+    simulate_grams,
+)
+
+__all__ = [
+    "GramTrajectories",
+    "Q_STAR",
+    "ab_relu_dual",
+    "correlation_gap",
+    "correlation_ode",
+    "dual_matrix",
+    "effective_c2",
+    "erf_dual",
+    "erf_prime_dual",
+    "euler_maruyama",
+    "explosion_coefficient",
+    "gauss_hermite_dual",
+    "nngp_recursion",
+    "one_minus_j",
+    "q_infinite_width",
+    "relu_correlation_map",
+    "relu_dual",
+    "shaped_correlation_drift",
+    "shaped_relu_correlation_map",
+    "shaped_relu_drift",
+    "sign_dual",
+    "simulate_correlation_sde",
+    "simulate_covariance_sde",
+    "simulate_q_sde",
+    "smooth_drift",
+    "step_dual",
+    "ks_critical_value",
+    "ks_statistic",
+    "mlp_gram_chain",
+    "moment_matched_chain",
+    "resnet_gram_chain",
+    "simulate_grams",
+]
