@@ -26,7 +26,8 @@ Every registered model is an ``nn.Module`` class, registered with
 round-trip, save/load and float64), and ``tests/contract`` runs it on every registered name.
 
 Models here: ``"mlp"`` (`MLPModel`) and ``"residual_mlp"`` (`ResidualMLPModel`), library
-baselines.
+baselines; ``"shaped_mlp"`` (`ShapedMLPModel`) and ``"scaled_resnet"`` (`ScaledResNetModel`),
+the networks of Li & Nica 2023 (arXiv:2310.12079).
 """
 
 from perceptrons.models.io import load_model, save_model

@@ -23,7 +23,13 @@ from perceptrons.config import Config, require
 from perceptrons.layers import MLP, ActivationName, Parameterization, ResidualMLP
 from perceptrons.registry import MODELS
 
-__all__ = ["MLPConfig", "MLPModel", "ResidualMLPConfig", "ResidualMLPModel"]
+__all__ = [
+    "FullyConnectedModel",
+    "MLPConfig",
+    "MLPModel",
+    "ResidualMLPConfig",
+    "ResidualMLPModel",
+]
 
 NormName: TypeAlias = Literal["none", "layernorm", "batchnorm"]
 
@@ -67,16 +73,19 @@ def _layer_kwargs(config: MLPConfig | ResidualMLPConfig) -> dict[str, Any]:
     }
 
 
-class _FullyConnectedModel(nn.Module):
-    """Shared model protocol of the fully connected models (inputs ``(b, d_in)``)."""
+class FullyConnectedModel(nn.Module):
+    """Model protocol shared by the fully connected models: inputs ``(b, in_features)``.
 
-    config: MLPConfig | ResidualMLPConfig
+    Subclasses build ``self.net`` (an `MLP` or `ResidualMLP`) and set ``self.config``; this
+    base provides ``input_shape``, ``example_input``, the validated ``forward`` and
+    ``forward_hidden``. Used by `perceptrons.models.mlp` and `perceptrons.models.scaling`.
+    """
+
     net: MLP | ResidualMLP
 
-    def __init__(self, config: MLPConfig | ResidualMLPConfig) -> None:
+    def __init__(self, in_features: int) -> None:
         super().__init__()
-        self.config = config
-        self.input_shape: tuple[str | int, ...] = ("batch", config.in_features)
+        self.input_shape: tuple[str | int, ...] = ("batch", in_features)
 
     def example_input(
         self, batch_size: int, *, generator: torch.Generator | None = None
@@ -88,14 +97,14 @@ class _FullyConnectedModel(nn.Module):
         param = next(self.parameters())
         return torch.randn(
             batch_size,
-            self.config.in_features,
+            self.input_shape[-1],
             generator=generator,
             dtype=param.dtype,
             device=param.device,
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(b, in_features) -> (b, out_features)``.
+        """``(b, in_features) -> (b, out_features)`` (``(b, width)`` without a readout).
 
         Raises:
             TypeError: ``x`` is not a floating tensor.
@@ -107,7 +116,17 @@ class _FullyConnectedModel(nn.Module):
     def forward_hidden(
         self, x: torch.Tensor, *, post_activation: bool = False
     ) -> list[torch.Tensor]:
-        """Every layer's representation (see the ``forward_hidden`` of the wrapped layer)."""
+        """Layer-wise representations, each ``(b, ...)`` (see the wrapped layer's).
+
+        Args:
+            x: Input of shape ``(b, in_features)``.
+            post_activation: Passed to the wrapped layer's ``forward_hidden``: hidden layers
+                after their activation instead of before (no effect for residual streams).
+
+        Raises:
+            TypeError: ``x`` is not a floating tensor.
+            ValueError: ``x`` does not have shape ``(batch, in_features)``.
+        """
         check_tensor(x, "x", self.input_shape)
         return self.net.forward_hidden(x, post_activation=post_activation)
 
@@ -151,7 +170,7 @@ class MLPConfig(Config):
 
 
 @MODELS.register("mlp", config=MLPConfig, summary="Multilayer perceptron (library baseline)")
-class MLPModel(_FullyConnectedModel):
+class MLPModel(FullyConnectedModel):
     """Multilayer perceptron ``(b, in_features) -> (b, out_features)`` (see `layers.MLP`).
 
     Args:
@@ -162,7 +181,8 @@ class MLPModel(_FullyConnectedModel):
     config: MLPConfig
 
     def __init__(self, config: MLPConfig, *, generator: torch.Generator | None = None) -> None:
-        super().__init__(config)
+        super().__init__(config.in_features)
+        self.config = config
         self.net = MLP(
             config.in_features,
             config.hidden_features,
@@ -235,7 +255,7 @@ class ResidualMLPConfig(Config):
 @MODELS.register(
     "residual_mlp", config=ResidualMLPConfig, summary="Residual MLP (library baseline)"
 )
-class ResidualMLPModel(_FullyConnectedModel):
+class ResidualMLPModel(FullyConnectedModel):
     """Residual MLP ``(b, in_features) -> (b, out_features)`` (see `layers.ResidualMLP`).
 
     Returns ``(b, width)`` when ``config.out_features`` is ``None``.
@@ -250,7 +270,8 @@ class ResidualMLPModel(_FullyConnectedModel):
     def __init__(
         self, config: ResidualMLPConfig, *, generator: torch.Generator | None = None
     ) -> None:
-        super().__init__(config)
+        super().__init__(config.in_features)
+        self.config = config
         self.net = ResidualMLP(
             config.in_features,
             config.width,

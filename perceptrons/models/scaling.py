@@ -40,9 +40,9 @@ from typing import Literal, TypeAlias
 import torch
 from torch import nn
 
-from perceptrons.checks import check_tensor
 from perceptrons.config import Config, require
 from perceptrons.layers import MLP, ResidualMLP, ShapedReLU
+from perceptrons.models.mlp import FullyConnectedModel
 from perceptrons.registry import MODELS
 
 __all__ = ["ScaledResNetConfig", "ScaledResNetModel", "ShapedMLPConfig", "ShapedMLPModel"]
@@ -55,60 +55,6 @@ PAPER = (
 ShapingRate: TypeAlias = Literal["width", "depth"]
 
 
-class _InitModel(nn.Module):
-    """Model protocol shared by both models: inputs ``(b, in_features)``."""
-
-    net: MLP | ResidualMLP
-
-    def __init__(self, in_features: int) -> None:
-        super().__init__()
-        self.input_shape: tuple[str | int, ...] = ("batch", in_features)
-
-    def example_input(
-        self, batch_size: int, *, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        """Standard normal input of shape ``(batch_size, in_features)``.
-
-        It has the dtype and device of the model's parameters.
-        """
-        param = next(self.parameters())
-        return torch.randn(
-            batch_size,
-            self.input_shape[-1],
-            generator=generator,
-            dtype=param.dtype,
-            device=param.device,
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``(b, in_features) -> (b, out_features)`` (``(b, width)`` without readout).
-
-        Raises:
-            TypeError: ``x`` is not a floating tensor.
-            ValueError: ``x`` does not have shape ``(batch, in_features)``.
-        """
-        check_tensor(x, "x", self.input_shape)
-        return self.net(x)
-
-    def forward_hidden(
-        self, x: torch.Tensor, *, post_activation: bool = False
-    ) -> list[torch.Tensor]:
-        """Layer-wise representations (see the model's docstring), each ``(b, ...)``.
-
-        Args:
-            x: Input of shape ``(b, in_features)``.
-            post_activation: Passed to the wrapped layer's ``forward_hidden``: hidden layers
-                after their activation instead of before (no effect for the ResNet).
-
-        Raises:
-            TypeError: ``x`` is not a floating tensor.
-            ValueError: ``x`` does not have shape ``(batch, in_features)``.
-        """
-        check_tensor(x, "x", self.input_shape)
-        return self.net.forward_hidden(x, post_activation=post_activation)
-
-
-# ------------------------------------------------------------------------------ shaped MLP
 @dataclass(frozen=True, kw_only=True)
 class ShapedMLPConfig(Config):
     """Configuration of `ShapedMLPModel`.
@@ -168,7 +114,7 @@ class ShapedMLPConfig(Config):
     paper=PAPER,
     summary="Shaped-ReLU MLP at rate N^(-1/2), N = depth or width (Li & Nica 2023)",
 )
-class ShapedMLPModel(_InitModel):
+class ShapedMLPModel(FullyConnectedModel):
     """Shaped-ReLU MLP ``(b, in_features) -> (b, out_features)`` (``(b, width)`` for ``None``).
 
     .. math::
@@ -265,7 +211,7 @@ class ScaledResNetConfig(Config):
     paper=PAPER,
     summary="ReLU ResNet with a depth^(-1/2) branch (Li & Nica 2023)",
 )
-class ScaledResNetModel(_InitModel):
+class ScaledResNetModel(FullyConnectedModel):
     """ReLU ResNet ``(b, in_features) -> (b, out_features)``, or ``(b, width)`` = :math:`x_d`.
 
     .. math::

@@ -308,10 +308,27 @@ def _figures(
             lw=0,
         )
     ax_traj.plot(t, np.median(rho, axis=0), color="C0", label=f"real shaped MLP, n = d = {n}")
-    sde = a1["sde"][n].numpy()
-    for q_ in (0.1, 0.25, 0.5, 0.75, 0.9):
-        ax_traj.plot([1.0], [np.quantile(sde, q_)], "k_", ms=14)
-    ax_traj.plot([], [], "k_", label="SDE quantiles at T = 1 (10/25/50/75/90%)")
+    # SDE quantile bands over t: one simulation per time point (5000 paths each)
+    act = ShapedReLU(config.c_plus, config.c_minus, rate=n)
+    c2 = effective_c2(act.s_plus, act.s_minus, n)
+    times = np.linspace(0.1, 1.0, 10)
+    finals = [
+        simulate_correlation_sde(
+            0.0,
+            c2,
+            float(s),
+            5000,
+            max(10, round(config.sde_steps * float(s))),
+            _gen(config.seed + 900 + i),
+        ).numpy()
+        for i, s in enumerate(times)
+    ]
+    times = np.concatenate([[0.0], times])
+    for q_, style in ((0.1, ":"), (0.25, "--"), (0.5, "-"), (0.75, "--"), (0.9, ":")):
+        values = np.concatenate([[0.0], [np.quantile(f, q_) for f in finals]])
+        ax_traj.plot(times, values, color="k", ls=style, lw=1)
+    ax_traj.plot([], [], "k--", lw=1, label="SDE quantiles 10/25/50/75/90% (C^2_eff)")
+    ax_traj.plot([], [], color="C0", alpha=0.3, lw=6, label="real MLPs, 10-90% / 25-75%")
     ax_traj.set(xlabel="t = layer / n", ylabel="correlation", title="A1: shaped MLP vs SDE")
     ax_traj.legend(fontsize=8, loc="upper left")
     ts = np.linspace(0, 1, 41)
