@@ -8,11 +8,12 @@ Example::
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
 
-__all__ = ["check_tensor", "format_shape"]
+__all__ = ["check_int", "check_number", "check_tensor", "format_shape"]
 
 
 def format_shape(shape: Sequence[int | str | None]) -> str:
@@ -55,3 +56,28 @@ def check_tensor(
     if finite and not bool(torch.isfinite(x).all()):
         raise ValueError(f"{name}: expected finite values in a tensor of shape {expected}")
     return x
+
+
+def check_int(name: str, value: object, low: int = 1) -> int:
+    """Return ``value`` if it is an ``int`` (not a bool) ``>= low``, else raise ``ValueError``."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise ValueError(f"{name}: expected an int >= {low}, got {value!r}")
+    return value
+
+
+def check_number(
+    name: str, value: object, *, low: float = -math.inf, strict: bool = False
+) -> float:
+    """Return ``value`` as a float if it is a finite real number ``>= low`` (``> low`` if strict).
+
+    Raises:
+        ValueError: not a finite int/float (bools rejected), or below the bound; the message
+            names the argument and the bound.
+    """
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        ok = value > low if strict else value >= low
+    if not ok:
+        bound = "" if low == -math.inf else f" {'>' if strict else '>='} {low:g}"
+        raise ValueError(f"{name}: expected a finite number{bound}, got {value!r}")
+    return float(value)

@@ -51,3 +51,24 @@ def test_finite() -> None:
         check_tensor(x, "x", ("b", 2), finite=True)
     with pytest.raises(ValueError, match="finite"):
         check_tensor(torch.tensor([float("inf")]), "x", (1,), finite=True)
+
+
+def test_check_int_and_check_number_name_the_argument_and_bound():
+    import math
+
+    import pytest
+
+    from perceptrons.checks import check_int, check_number
+
+    assert check_int("n", 3) == 3
+    assert check_int("d", 0, low=0) == 0
+    for bad in (0, 2.0, True, "3"):
+        with pytest.raises(ValueError, match=r"^n: expected an int >= 1, got"):
+            check_int("n", bad)
+    assert check_number("x", 2) == 2.0 and isinstance(check_number("x", 2), float)
+    assert check_number("x", 0.0, low=0.0) == 0.0
+    with pytest.raises(ValueError, match=r"^x: expected a finite number > 0, got 0.0"):
+        check_number("x", 0.0, low=0.0, strict=True)
+    for bad in (math.nan, math.inf, True, "1"):
+        with pytest.raises(ValueError, match=r"^x: expected a finite number, got"):
+            check_number("x", bad)

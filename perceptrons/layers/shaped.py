@@ -31,6 +31,8 @@ from typing import Literal, TypeAlias
 import torch
 from torch import nn
 
+from perceptrons.checks import check_number
+
 __all__ = ["SMOOTH_ACTIVATIONS", "ShapedActivation", "ShapedReLU", "SmoothName"]
 
 SmoothName: TypeAlias = Literal["tanh", "sin", "atan", "erf"]
@@ -63,18 +65,6 @@ _NOT_SHAPEABLE = {
     "identity": "it is already linear",
     "leaky_relu": "it is not smooth at 0 (use ShapedReLU)",
 }
-
-
-def _check_number(name: str, value: object, *, positive: bool = False) -> float:
-    if (
-        not isinstance(value, int | float)
-        or isinstance(value, bool)
-        or not math.isfinite(value)
-        or (positive and value <= 0)
-    ):
-        kind = "a finite number > 0" if positive else "a finite number"
-        raise ValueError(f"{name}: expected {kind}, got {value!r}")
-    return float(value)
 
 
 class ShapedReLU(nn.Module):
@@ -136,9 +126,9 @@ class ShapedReLU(nn.Module):
         Raises:
             ValueError: non-finite ``c_plus``/``c_minus`` or a ``rate`` that is not > 0.
         """
-        c_plus = _check_number("c_plus", c_plus)
-        c_minus = _check_number("c_minus", c_minus)
-        root = math.sqrt(_check_number("rate", rate, positive=True))
+        c_plus = check_number("c_plus", c_plus)
+        c_minus = check_number("c_minus", c_minus)
+        root = math.sqrt(check_number("rate", rate, low=0.0, strict=True))
         return 1.0 + c_plus / root, 1.0 + c_minus / root
 
     @classmethod
@@ -227,8 +217,8 @@ class ShapedActivation(nn.Module):
                 f"valid names: {', '.join(_SMOOTH)}; got {fn!r}{why}"
             )
         self.fn = fn
-        self.a = _check_number("a", a, positive=True)
-        self.rate = _check_number("rate", rate, positive=True)
+        self.a = check_number("a", a, low=0.0, strict=True)
+        self.rate = check_number("rate", rate, low=0.0, strict=True)
         self.s = self.a * math.sqrt(self.rate)
         self._sigma, self.sigma2, self.sigma3 = _SMOOTH[fn]
 

@@ -49,6 +49,7 @@ import numpy as np
 import torch
 from scipy.integrate import solve_ivp
 
+from perceptrons.checks import check_int, check_number
 from perceptrons.theory.dual import correlation_gap, shaped_correlation_drift
 
 __all__ = [
@@ -75,24 +76,8 @@ Diffusion = Callable[[float, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 # ---------------------------------------------------------------------- argument checks
-def _count(name: str, value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
-    return value
-
-
-def _number(name: str, value: object, *, low: float = -math.inf, strict: bool = False) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if ok:
-        ok = value > low if strict else value >= low
-    if not ok:
-        bound = "" if low == -math.inf else f" {'>' if strict else '>='} {low:g}"
-        raise ValueError(f"{name}: expected a finite number{bound}, got {value!r}")
-    return float(value)
-
-
 def _correlation(name: str, value: object) -> float:
-    rho = _number(name, value)
+    rho = check_number(name, value)
     if not -1.0 <= rho <= 1.0:
         raise ValueError(f"{name}: expected a correlation in [-1, 1], got {value!r}")
     return rho
@@ -172,8 +157,8 @@ def effective_c2(s_plus: float, s_minus: float, n: float) -> float:
     Raises:
         ValueError: ``n`` not > 0, non-finite slopes, or :math:`s_+ = s_- = 0`.
     """
-    s_plus, s_minus = _number("s_plus", s_plus), _number("s_minus", s_minus)
-    n = _number("n", n, low=0.0, strict=True)
+    s_plus, s_minus = check_number("s_plus", s_plus), check_number("s_minus", s_minus)
+    n = check_number("n", n, low=0.0, strict=True)
     if s_plus == 0 and s_minus == 0:
         raise ValueError("s_plus, s_minus: at least one slope must be non-zero")
     return 2 * n * (s_plus - s_minus) ** 2 / (s_plus**2 + s_minus**2)
@@ -232,7 +217,7 @@ def smooth_drift(v: torch.Tensor, a: float, sigma2: float, sigma3: float) -> tor
     Returns:
         Float64 tensor of shape ``(..., k, k)``.
     """
-    a = _number("a", a, low=0.0, strict=True)
+    a = check_number("a", a, low=0.0, strict=True)
     v = torch.as_tensor(v, dtype=torch.float64)
     left, right = _diagonal_roots(v)
     quadratic = sigma2**2 / 4 * (left * right + 2 * v * v)
@@ -255,8 +240,8 @@ def correlation_ode(rho0: float, c2: float, t: float) -> float:
         ValueError: ``rho0`` outside [-1, 1], or negative or non-finite ``c2`` or ``t``.
     """
     rho0 = _correlation("rho0", rho0)
-    c2 = _number("c2", c2, low=0.0)
-    t = _number("t", t, low=0.0)
+    c2 = check_number("c2", c2, low=0.0)
+    t = check_number("t", t, low=0.0)
     if t == 0 or c2 == 0 or rho0 == 1.0:
         return rho0
 
@@ -300,9 +285,9 @@ def simulate_correlation_sde(
         ValueError: an argument out of range (the message names it).
     """
     rho0 = _correlation("rho0", rho0)
-    c2 = _number("c2", c2, low=0.0)
-    t_end = _number("t_end", t_end, low=0.0, strict=True)
-    num_paths, num_steps = _count("num_paths", num_paths), _count("num_steps", num_steps)
+    c2 = check_number("c2", c2, low=0.0)
+    t_end = check_number("t_end", t_end, low=0.0, strict=True)
+    num_paths, num_steps = check_int("num_paths", num_paths), check_int("num_steps", num_steps)
 
     def drift(_: float, rho: torch.Tensor) -> torch.Tensor:
         return shaped_correlation_drift(rho, c2) - rho * (1 - rho * rho) / 2
@@ -406,9 +391,9 @@ def simulate_covariance_sde(
     scale = float(v0.diagonal().abs().max())
     if bool((v0.diagonal() <= 0).any()) or float(torch.linalg.eigvalsh(v0).min()) < -1e-10 * scale:
         raise ValueError("v0: expected a PSD matrix with positive diagonal")
-    c2 = _number("c2", c2, low=0.0)
-    t_end = _number("t_end", t_end, low=0.0, strict=True)
-    num_paths, num_steps = _count("num_paths", num_paths), _count("num_steps", num_steps)
+    c2 = check_number("c2", c2, low=0.0)
+    t_end = check_number("t_end", t_end, low=0.0, strict=True)
+    num_paths, num_steps = check_int("num_paths", num_paths), check_int("num_steps", num_steps)
 
     def drift(_: float, v: torch.Tensor) -> torch.Tensor:
         return shaped_relu_drift(v, c2)
@@ -486,12 +471,12 @@ def simulate_q_sde(
         raise ValueError(f"t_grid: expected a non-empty sequence of finite times, got {raw!r}")
     if any(b <= a for a, b in zip(times[:-1], times[1:], strict=True)):
         raise ValueError(f"t_grid: expected strictly increasing times, got {times}")
-    t0 = _number("t0", t0, low=0.0, strict=True)
+    t0 = check_number("t0", t0, low=0.0, strict=True)
     if t0 >= times[0]:
         raise ValueError(f"t0: expected t0 < t_grid[0] = {times[0]!r}, got {t0!r}")
-    max_step = _number("max_step", max_step, low=0.0, strict=True)
-    rel_step = _number("rel_step", rel_step, low=0.0, strict=True)
-    num_paths = _count("num_paths", num_paths)
+    max_step = check_number("max_step", max_step, low=0.0, strict=True)
+    rel_step = check_number("rel_step", rel_step, low=0.0, strict=True)
+    num_paths = check_int("num_paths", num_paths)
     grid, indices = _q_time_grid(times, t0, max_step, rel_step)
 
     def drift(t: float, x: torch.Tensor) -> torch.Tensor:
@@ -540,7 +525,7 @@ def q_infinite_width(num_layers: int, rho0: float = 0.0) -> torch.Tensor:
     Raises:
         ValueError: ``num_layers`` < 1 or ``rho0`` outside [-1, 1].
     """
-    num_layers = _count("num_layers", num_layers)
+    num_layers = check_int("num_layers", num_layers)
     eps = 1.0 - _correlation("rho0", rho0)
     out = np.empty(num_layers)
     for layer in range(1, num_layers + 1):

@@ -43,7 +43,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, vmap
 
-from perceptrons.checks import check_tensor
+from perceptrons.checks import check_int, check_number, check_tensor
 from perceptrons.layers.linear import DenseLinear
 from perceptrons.theory.dual import one_minus_j
 
@@ -187,12 +187,6 @@ def _eval_mode(model: nn.Module) -> Iterator[None]:
             module.training = mode
 
 
-def _check_count(name: str, value: object, low: int = 1) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise ValueError(f"{name}: expected an int >= {low}, got {value!r}")
-    return value
-
-
 def _check_generator(generator: object) -> torch.Generator:
     if not isinstance(generator, torch.Generator):
         raise TypeError(f"generator: expected a torch.Generator, got {type(generator).__name__}")
@@ -293,9 +287,9 @@ def simulate_grams(
             bad ``chunk_size`` or ``representation``, no `DenseLinear` in the model, or
             ``forward_hidden`` not returning tensors of shape ``(k, n)``.
     """
-    num_networks = _check_count("num_networks", num_networks)
+    num_networks = check_int("num_networks", num_networks)
     if chunk_size is not None:
-        chunk_size = _check_count("chunk_size", chunk_size)
+        chunk_size = check_int("chunk_size", chunk_size)
     if representation not in ("post", "pre"):
         raise ValueError(f"representation: expected 'post' or 'pre', got {representation!r}")
     generator = _check_generator(generator)
@@ -475,17 +469,6 @@ def _check_psd(name: str, v: object, device: torch.device) -> torch.Tensor:
     return (v + v.T) / 2
 
 
-def _check_number(name: str, value: object, low: float = -math.inf) -> float:
-    if (
-        not isinstance(value, int | float)
-        or isinstance(value, bool)
-        or not math.isfinite(value)
-        or value < low
-    ):
-        raise ValueError(f"{name}: expected a finite number >= {low}, got {value!r}")
-    return float(value)
-
-
 def mlp_gram_chain(
     v0: torch.Tensor,
     width: int,
@@ -544,10 +527,10 @@ def mlp_gram_chain(
     generator = _check_generator(generator)
     device = generator.device
     v0 = _check_psd("v0", v0, device)
-    width = _check_count("width", width)
-    depth = _check_count("depth", depth, low=0)
-    num_chains = _check_count("num_chains", num_chains)
-    weight_var = _check_number("weight_var", weight_var, low=0.0)
+    width = check_int("width", width)
+    depth = check_int("depth", depth, low=0)
+    num_chains = check_int("num_chains", num_chains)
+    weight_var = check_number("weight_var", weight_var, low=0.0)
     k = v0.shape[0]
     out = torch.empty(num_chains, depth + 1, k, k, dtype=torch.float64, device=device)
     out[:, 0] = v0
@@ -615,11 +598,11 @@ def resnet_gram_chain(
     """
     generator = _check_generator(generator)
     device = generator.device
-    num_chains = _check_count("num_chains", num_chains)
+    num_chains = check_int("num_chains", num_chains)
     shape = (num_chains, "k", "n") if getattr(x0, "ndim", 2) == 3 else ("k", "n")
     x0 = check_tensor(x0, "x0", shape, finite=True).to(device=device, dtype=torch.float64)
-    depth = _check_count("depth", depth, low=0)
-    branch_scale = _check_number("branch_scale", branch_scale)
+    depth = check_int("depth", depth, low=0)
+    branch_scale = check_number("branch_scale", branch_scale)
     k, width = x0.shape[-2:]
     out = torch.empty(num_chains, depth + 1, k, k, dtype=torch.float64, device=device)
     # The stream is stored transposed, a row per input: (M, k, n), updated as X += s L Zᵀ.
@@ -688,14 +671,14 @@ def moment_matched_chain(
         TypeError: ``generator`` is not a ``torch.Generator``.
     """
     generator = _check_generator(generator)
-    width = _check_count("width", width)
-    num_layers = _check_count("num_layers", num_layers, low=0)
-    num_chains = _check_count("num_chains", num_chains)
-    rho0 = _check_number("rho0", rho0, low=-1.0)
+    width = check_int("width", width)
+    num_layers = check_int("num_layers", num_layers, low=0)
+    num_chains = check_int("num_chains", num_chains)
+    rho0 = check_number("rho0", rho0, low=-1.0)
     if rho0 > 1:
         raise ValueError(f"rho0: expected a correlation in [-1, 1], got {rho0!r}")
-    drift = _check_number("drift", drift, low=0.0)
-    variance = _check_number("variance", variance, low=0.0)
+    drift = check_number("drift", drift, low=0.0)
+    variance = check_number("variance", variance, low=0.0)
     device = generator.device
     if record_layers is None:
         record = list(range(num_layers + 1))
@@ -782,7 +765,7 @@ def ks_critical_value(n1: int, n2: int, alpha: float = 0.05) -> float:
     Raises:
         ValueError: a size below 1 or ``alpha`` outside ``(0, 1)``.
     """
-    n1, n2 = _check_count("n1", n1), _check_count("n2", n2)
+    n1, n2 = check_int("n1", n1), check_int("n2", n2)
     if not isinstance(alpha, int | float) or isinstance(alpha, bool) or not 0 < alpha < 1:
         raise ValueError(f"alpha: expected a number in (0, 1), got {alpha!r}")
     return math.sqrt(-math.log(alpha / 2) / 2) * math.sqrt((n1 + n2) / (n1 * n2))
