@@ -7,6 +7,9 @@ explicit ``generator`` for their initial weights, and ``device``/``dtype`` like 
 * `MLP`, `ResidualMLP`: fully connected networks with ``forward_hidden`` for layer-wise
   statistics.
 * `ACTIVATIONS`, `get_activation`, `Erf`: activations by name.
+* `DEQLayer`: weight-tied deep equilibrium layer h* = phi(W h* + U x + b), Picard or Anderson
+  solves with `SolverInfo` (residual, iterations, converged), implicit-function-theorem
+  gradients, and `FixedPointError` on divergence.
 * `ShapedReLU`, `ShapedActivation`: shaped activations of Li & Nica (2023), which tend to the
   identity as a rate (width or depth) grows; pass ``ShapedReLU.factory(...)`` as ``act_layer``.
 """
@@ -17,6 +20,15 @@ from perceptrons.layers.activations import (
     ActivationName,
     Erf,
     get_activation,
+)
+from perceptrons.layers.deq import (
+    DEQLayer,
+    DivergenceMode,
+    FixedPointError,
+    SolverInfo,
+    SolverName,
+    anderson_solve,
+    picard_solve,
 )
 from perceptrons.layers.linear import DenseLinear, Parameterization
 from perceptrons.layers.mlp import MLP, ResidualMLP
@@ -33,12 +45,19 @@ __all__ = [
     "SMOOTH_ACTIVATIONS",
     "ActivationLike",
     "ActivationName",
+    "DEQLayer",
     "DenseLinear",
+    "DivergenceMode",
     "Erf",
+    "FixedPointError",
     "Parameterization",
     "ResidualMLP",
     "ShapedActivation",
     "ShapedReLU",
     "SmoothName",
+    "SolverInfo",
+    "SolverName",
+    "anderson_solve",
     "get_activation",
+    "picard_solve",
 ]

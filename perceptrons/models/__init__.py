@@ -27,9 +27,11 @@ round-trip, save/load and float64), and ``tests/contract`` runs it on every regi
 
 Models here: ``"mlp"`` (`MLPModel`) and ``"residual_mlp"`` (`ResidualMLPModel`), library
 baselines; ``"shaped_mlp"`` (`ShapedMLPModel`) and ``"scaled_resnet"`` (`ScaledResNetModel`),
-the networks of Li & Nica 2023 (arXiv:2310.12079).
+the networks of Li & Nica 2023 (arXiv:2310.12079); ``"deq"`` (`DEQModel`), the deep
+equilibrium MLP of Gao et al. 2023 (arXiv:2310.10767).
 """
 
+from perceptrons.models.deq import DEQConfig, DEQModel
 from perceptrons.models.io import load_model, save_model
 from perceptrons.models.mlp import MLPConfig, MLPModel, ResidualMLPConfig, ResidualMLPModel
 from perceptrons.models.scaling import (
@@ -40,6 +42,8 @@ from perceptrons.models.scaling import (
 )
 
 __all__ = [
+    "DEQConfig",
+    "DEQModel",
     "MLPConfig",
     "MLPModel",
     "ResidualMLPConfig",

@@ -4,6 +4,9 @@
   quadrature, the ReLU correlation map, the standard MLP NNGP recursion.
 * `perceptrons.theory.limits`: the correlation ODE, the neural covariance and correlation SDEs,
   the unshaped q-SDE and their Euler–Maruyama solver (Li & Nica 2023, arXiv:2310.12079).
+* `perceptrons.theory.kernels`: one network description (``serial(Dense(...), ReLU(), ...)``)
+  giving both the finite network (``.build``) and its NNGP/NTK kernels (``.kernel``), in
+  neural-tangents' conventions; the DEQ NNGP kernel (`deq_kernel`, Gao et al. 2023).
 * `perceptrons.theory.montecarlo`: batched Monte Carlo of real networks at initialisation
   (layer-wise Gram trajectories), the exact Gram-chain simulators and two-sample KS helpers.
 """
@@ -23,6 +26,26 @@ from perceptrons.theory.dual import (
     shaped_relu_correlation_map,
     sign_dual,
     step_dual,
+)
+from perceptrons.theory.kernels import (
+    GELU,
+    ABReLU,
+    Activation,
+    Dense,
+    DEQKernelInfo,
+    Elementwise,
+    Erf,
+    Identity,
+    Kernel,
+    Layer,
+    LeakyReLU,
+    ReLU,
+    Residual,
+    Serial,
+    Sin,
+    Tanh,
+    deq_kernel,
+    serial,
 )
 from perceptrons.theory.limits import (
     Q_STAR,
@@ -80,4 +103,23 @@ __all__ = [
     "moment_matched_chain",
     "resnet_gram_chain",
     "simulate_grams",
+    # kernels
+    "ABReLU",
+    "Activation",
+    "DEQKernelInfo",
+    "Dense",
+    "Elementwise",
+    "Erf",
+    "GELU",
+    "Identity",
+    "Kernel",
+    "Layer",
+    "LeakyReLU",
+    "ReLU",
+    "Residual",
+    "Serial",
+    "Sin",
+    "Tanh",
+    "deq_kernel",
+    "serial",
 ]

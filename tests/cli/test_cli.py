@@ -22,7 +22,7 @@ def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
         text=True,
         env=env,
         cwd=cwd,
-        timeout=300,
+        timeout=900,
     )
 
 

@@ -1,0 +1,376 @@
+"""Tests of the kernel library: closed forms, invariants, Monte Carlo and the DEQ kernel."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from perceptrons.theory.kernels import (
+    GELU,
+    ABReLU,
+    Dense,
+    DEQKernelInfo,
+    Elementwise,
+    Erf,
+    Identity,
+    Kernel,
+    LeakyReLU,
+    ReLU,
+    Residual,
+    Sin,
+    Tanh,
+    deq_kernel,
+    serial,
+)
+
+F64 = torch.float64
+# (k11, k22, k12) columns: zero, positive, negative, unequal and antipodal correlations
+ENTRIES = torch.tensor(
+    [(1.0, 1.0, 0.0), (1.0, 1.0, 0.6), (2.0, 0.5, -0.7), (0.3, 1.7, 0.69), (1.5, 1.5, -1.5)],
+    dtype=F64,
+).T
+
+
+def gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def inputs(n: int, d: int = 4, seed: int = 0) -> torch.Tensor:
+    return torch.randn(n, d, generator=gen(seed), dtype=F64)
+
+
+def pair(rho: float, d: int = 10) -> torch.Tensor:
+    """Two inputs with |x|^2/d = 1 and correlation rho."""
+    x = torch.zeros(2, d, dtype=F64)
+    x[0, 0] = math.sqrt(d)
+    x[1, 0], x[1, 1] = rho * math.sqrt(d), math.sqrt((1 - rho * rho) * d)
+    return x
+
+
+def circle(num: int, d: int = 4) -> torch.Tensor:
+    angles = torch.arange(num, dtype=F64) * 2 * math.pi / num
+    x = torch.zeros(num, d, dtype=F64)
+    x[:, 0], x[:, 1] = torch.cos(angles), torch.sin(angles)
+    return x * math.sqrt(d)
+
+
+def net(parameterization: str = "ntk"):
+    return serial(
+        Dense(1.3, 0.2, parameterization),
+        Erf(),
+        Dense(1.2, 0.1, parameterization),
+        ReLU(),
+        Dense(1.0, 0.3, parameterization),
+    )
+
+
+# ---------------------------------------------------------------------------- closed forms
+SMOOTH = [
+    (Erf(), torch.erf),
+    (Sin(), torch.sin),
+    (Identity(), lambda x: x),
+    (Tanh(), torch.tanh),
+    (GELU(), torch.nn.functional.gelu),
+]
+
+
+@pytest.mark.parametrize(("activation", "fn"), SMOOTH, ids=lambda v: repr(v)[:12])
+def test_smooth_duals_match_gauss_hermite_with_autograd_derivative(activation, fn) -> None:
+    reference = Elementwise(fn)  # derivative by autograd
+    torch.testing.assert_close(
+        activation.dual(*ENTRIES), reference.dual(*ENTRIES), atol=1e-9, rtol=0
+    )
+    torch.testing.assert_close(
+        activation.derivative_dual(*ENTRIES), reference.derivative_dual(*ENTRIES), atol=1e-9, rtol=0
+    )
+
+
+KINKS = [(ReLU(), 0.0, 1.0), (ABReLU(-0.3, 1.2), -0.3, 1.2), (LeakyReLU(0.1), 0.1, 1.0)]
+
+
+@pytest.mark.parametrize(("activation", "a", "b"), KINKS, ids=lambda v: repr(v)[:12])
+def test_kink_duals_match_quadrature_and_monte_carlo(activation, a, b) -> None:
+    def fn(x):
+        return torch.where(x > 0, b * x, a * x)
+
+    def slope(x):
+        return a + (b - a) * (x > 0).to(F64)
+
+    # quadrature converges slowly at a kink: about 1e-3
+    torch.testing.assert_close(
+        activation.dual(*ENTRIES), Elementwise(fn).dual(*ENTRIES), atol=5e-3, rtol=0
+    )
+    # Monte Carlo with 4e5 samples, tolerance 5 standard errors
+    k11, k22, k12 = ENTRIES
+    z1, z2 = torch.randn(2, 400_000, 1, generator=gen(1), dtype=F64)
+    rho = k12 / torch.sqrt(k11 * k22)
+    u1 = torch.sqrt(k11) * z1
+    u2 = torch.sqrt(k22) * (rho * z1 + torch.sqrt((1 - rho * rho).clamp_min(0)) * z2)
+    for samples, exact in (
+        (fn(u1) * fn(u2), activation.dual(*ENTRIES)),
+        (slope(u1) * slope(u2), activation.derivative_dual(*ENTRIES)),
+    ):
+        mean, se = samples.mean(0), samples.std(0) / math.sqrt(samples.shape[0])
+        assert bool(((mean - exact).abs() <= 5 * se + 1e-12).all()), (mean, exact, se)
+
+
+def test_closed_form_network_matches_quadrature_network() -> None:
+    x1, x2 = inputs(5), inputs(3, seed=1)
+    closed = serial(Dense(1.4, 0.1), Erf(), Dense(0.9, 0.2), Sin(), Dense(1.1)).kernel(x1, x2)
+    quad = serial(
+        Dense(1.4, 0.1), Elementwise(torch.erf), Dense(0.9, 0.2), Elementwise(torch.sin), Dense(1.1)
+    ).kernel(x1, x2)
+    torch.testing.assert_close(closed.nngp, quad.nngp, atol=1e-6, rtol=0)  # brief §4: 1e-6
+    torch.testing.assert_close(closed.ntk, quad.ntk, atol=1e-6, rtol=0)
+
+
+def test_input_kernel_and_one_layer_ntk_follow_neural_tangents() -> None:
+    x = inputs(4)
+    k = serial(Dense(1.5, 0.5)).kernel(x)
+    torch.testing.assert_close(k.nngp, 2.25 * x @ x.T / 4 + 0.25)
+    torch.testing.assert_close(k.ntk, k.nngp)  # Theta^1 = K^1
+    two = serial(Dense(1.5, 0.5), ReLU(), Dense(0.8, 0.1)).kernel(x)
+    relu = ReLU()
+    diag = torch.diagonal(k.nngp)
+    expected = 0.64 * relu.derivative_dual(diag[:, None], diag[None], k.nngp) * k.ntk + two.nngp
+    torch.testing.assert_close(two.ntk, expected)
+
+
+# ---------------------------------------------------------------------------- invariants
+@pytest.mark.parametrize(
+    "description",
+    [net(), serial(Dense(1.0), Tanh(), Residual(serial(Dense(1.2, 0.1), GELU(), Dense(0.7)), 0.5))],
+)
+def test_kernels_are_symmetric_psd(description) -> None:
+    k = description.kernel(inputs(12, d=3))
+    for matrix in (k.nngp, k.ntk):
+        torch.testing.assert_close(matrix, matrix.T, atol=0, rtol=0)
+        assert torch.linalg.eigvalsh(matrix).min() > -1e-10 * matrix.abs().max()
+
+
+def test_relu_diagonal_homogeneity_and_rotation_invariance() -> None:
+    description = serial(Dense(1.7), ReLU(), Dense(1.3), ReLU(), Dense(0.9))
+    x = inputs(6, d=5)
+    k = description.kernel(x)
+    norms = (x * x).sum(1) / 5
+    torch.testing.assert_close(torch.diagonal(k.nngp), 0.81 * 1.69 / 2 * 2.89 / 2 * norms)
+    scaled = description.kernel(2.5 * x)
+    torch.testing.assert_close(scaled.nngp, 6.25 * k.nngp)
+    torch.testing.assert_close(scaled.ntk, 6.25 * k.ntk)
+    rotation, _ = torch.linalg.qr(torch.randn(5, 5, generator=gen(3), dtype=F64))
+    rotated = net().kernel(x @ rotation)
+    torch.testing.assert_close(rotated.nngp, net().kernel(x).nngp)
+    torch.testing.assert_close(rotated.ntk, net().kernel(x).ntk)
+    k_deq, _ = deq_kernel(x @ rotation, weight_std=0.8, input_std=1.0, bias_std=0.1)
+    torch.testing.assert_close(k_deq, deq_kernel(x, weight_std=0.8, input_std=1.0, bias_std=0.1)[0])
+
+
+def test_cross_kernel_is_a_block_of_the_joint_kernel_and_chunking_is_exact() -> None:
+    x1, x2 = inputs(7), inputs(5, seed=1)
+    description = serial(
+        Dense(1.2, 0.1), Tanh(), Residual(serial(Dense(1.0), ReLU(), Dense(0.8, 0.2)), 0.7)
+    )
+    joint = description.kernel(torch.cat([x1, x2]))
+    cross = description.kernel(x1, x2)
+    torch.testing.assert_close(cross.nngp, joint.nngp[:7, 7:])
+    torch.testing.assert_close(cross.ntk, joint.ntk[:7, 7:])
+    chunked = description.kernel(x1, x2, block_size=3)
+    # equal up to the summation order of the matrix products
+    torch.testing.assert_close(chunked.nngp, cross.nngp, atol=1e-14, rtol=0)
+    torch.testing.assert_close(chunked.ntk, cross.ntk, atol=1e-14, rtol=0)
+    full, _ = deq_kernel(x1, x2, weight_std=0.6, input_std=1.0, activation=Erf())
+    blocks, _ = deq_kernel(x1, x2, weight_std=0.6, input_std=1.0, activation=Erf(), block_size=2)
+    # blocks stop at their own iteration count: both are within tol of K*
+    torch.testing.assert_close(blocks, full, atol=1e-9, rtol=0)
+
+
+# ---------------------------------------------------------------------------- DEQ kernel
+# Brief §2.3 table: |x|^2/d = 1, sigma_w = 0.6, sigma_u = 1, no bias.
+REFERENCE = [
+    (ReLU(), 0.0, 1.219512, 0.076936, 0.609756, 0.213712),
+    (ReLU(), 0.5, 1.219512, 0.636968, 0.609756, 0.380467),
+    (ReLU(), 0.9, 1.219512, 1.100037, 0.609756, 0.555658),
+    (Erf(), 0.5, 1.178381, 0.581014, 0.495503, 0.225040),
+    (Tanh(), 0.5, 1.151189, 0.570245, 0.419970, 0.195124),
+]
+
+
+@pytest.mark.parametrize(("activation", "rho", "k11", "k12", "v11", "v12"), REFERENCE)
+def test_deq_kernel_reference_values(activation, rho, k11, k12, v11, v12) -> None:
+    x = pair(rho)
+    k, info = deq_kernel(x, weight_std=0.6, input_std=1.0, activation=activation)
+    v, _ = deq_kernel(x, weight_std=0.6, input_std=1.0, activation=activation, output="hidden")
+    assert isinstance(info, DEQKernelInfo) and info.converged and info.residual <= 1e-10
+    assert 0 < info.num_iter < 40
+    got = torch.stack([k[0, 0], k[0, 1], v[0, 0], v[0, 1]])
+    torch.testing.assert_close(
+        got, torch.tensor([k11, k12, v11, v12], dtype=F64), atol=1e-6, rtol=0
+    )
+
+
+def test_deq_kernel_fixed_point_properties() -> None:
+    x = inputs(6, d=5)
+    norms = (x * x).sum(1) / 5
+    k, _ = deq_kernel(x, weight_std=0.9, input_std=1.2, bias_std=0.3)
+    torch.testing.assert_close(torch.diagonal(k), (1.44 * norms + 0.09) / (1 - 0.81 / 2))
+    relu = ReLU()
+    diag = torch.diagonal(k)
+    torch.testing.assert_close(
+        k, 0.81 * relu.dual(diag[:, None], diag[None], k) + 1.44 * x @ x.T / 5 + 0.09
+    )
+    for scale in (0.0, 5.0):
+        other, _ = deq_kernel(x, weight_std=0.9, input_std=1.2, bias_std=0.3, init_scale=scale)
+        torch.testing.assert_close(other, k, atol=1e-9, rtol=0)
+    diagonals = [
+        torch.diagonal(deq_kernel(x, weight_std=s, input_std=1.0)[0]) for s in (0.3, 0.8, 1.3)
+    ]
+    assert bool((diagonals[0] < diagonals[1]).all() and (diagonals[1] < diagonals[2]).all())
+    homogeneous, _ = deq_kernel(3 * x, weight_std=0.9, input_std=1.2)
+    torch.testing.assert_close(homogeneous, 9 * deq_kernel(x, weight_std=0.9, input_std=1.2)[0])
+
+
+def test_odd_activation_is_singular_on_antipodal_inputs_without_bias() -> None:
+    x = circle(10)
+    for activation in (Erf(), Tanh(num_nodes=40)):
+        v, _ = deq_kernel(x, weight_std=0.6, input_std=1.0, activation=activation, output="hidden")
+        assert torch.linalg.eigvalsh(v).min().abs() < 1e-12 * v.abs().max()
+        biased, _ = deq_kernel(
+            x, weight_std=0.6, input_std=1.0, bias_std=0.5, activation=activation
+        )
+        assert torch.linalg.eigvalsh(biased).min() > 1e-4
+    relu, _ = deq_kernel(circle(9), weight_std=0.6, input_std=1.0, output="hidden")
+    assert torch.linalg.eigvalsh(relu).min() > 1e-3  # brief: 9.55e-3
+
+
+def test_deq_kernel_without_fixed_point_raises() -> None:
+    x = inputs(3)
+    with pytest.raises(ValueError, match="weight_std.*no fixed point"):
+        deq_kernel(x, weight_std=math.sqrt(2), input_std=1.0)
+    with pytest.raises(ValueError, match="no fixed point"):
+        deq_kernel(x, weight_std=1.0, input_std=1.0, activation=Identity())
+    with pytest.raises(ValueError, match="no fixed point"):
+        deq_kernel(x, weight_std=1.2, input_std=1.0, activation=ABReLU(-1.0, 1.0))
+    with pytest.raises(RuntimeError, match="max_iter"):
+        deq_kernel(x, weight_std=1.3, input_std=1.0, max_iter=3)
+
+
+# ---------------------------------------------------------------------------- Monte Carlo
+@pytest.mark.parametrize("parameterization", ["ntk", "standard"])
+def test_nngp_matches_monte_carlo_over_built_networks(parameterization) -> None:
+    description = serial(
+        net(parameterization),
+        Residual(
+            serial(Dense(1.0, 0.1, parameterization), Tanh(), Dense(0.8, None, parameterization)),
+            0.6,
+        ),
+    )
+    x = inputs(4, d=3)
+    exact = description.kernel(x, ntk=False).nngp
+    width, num_nets, generator = 256, 60, gen(7)
+    grams = []
+    with torch.no_grad():
+        for _ in range(num_nets):
+            model = description.build(3, width, out_features=width, generator=generator, dtype=F64)
+            out = model(x)  # (4, width): the units are samples of the output GP
+            grams.append(out @ out.T / width)
+    grams = torch.stack(grams)
+    mean, se = grams.mean(0), grams.std(0) / math.sqrt(num_nets)
+    # 4 standard errors, plus the O(1/width) finite-width bias
+    assert bool(((mean - exact).abs() <= 4 * se + 2 * exact.abs().max() / width).all()), (
+        mean,
+        exact,
+        se,
+    )
+
+
+def test_empirical_ntk_approaches_analytic_ntk() -> None:
+    description = serial(Dense(1.3, 0.2), Erf(), Dense(1.2, 0.1), ReLU(), Dense(1.0, 0.3))
+    x = inputs(4, d=3)
+    exact = description.kernel(x).ntk
+    errors = []
+    for width in (16, 1024):
+        model = description.build(3, width, out_features=1, generator=gen(11), dtype=F64)
+        params = [p for p in model.parameters() if p.requires_grad]
+        rows = []
+        for point in x:
+            grads = torch.autograd.grad(model(point).sum(), params)
+            rows.append(torch.cat([g.reshape(-1) for g in grads]))
+        jacobian = torch.stack(rows)
+        errors.append(float((jacobian @ jacobian.T - exact).abs().max() / exact.abs().max()))
+    assert errors[1] < 0.1 and errors[1] < errors[0], errors
+
+
+# ---------------------------------------------------------------------------- API and errors
+def test_build_shapes_and_residual() -> None:
+    description = serial(
+        Dense(1.0, 0.1), ReLU(), Residual(serial(Dense(1.0), Erf(), Dense(0.5)), 0.3), Dense(1.0)
+    )
+    model = description.build(5, 32, out_features=2, generator=gen(0))
+    assert model(torch.randn(7, 5)).shape == (7, 2)
+    assert description.build(5, 32)(torch.randn(3, 5)).shape == (3, 32)
+    a = description.build(5, 8, generator=gen(1), dtype=F64)(inputs(2, d=5))
+    b = description.build(5, 8, generator=gen(1), dtype=F64)(inputs(2, d=5))
+    torch.testing.assert_close(a, b, atol=0, rtol=0)
+    with pytest.raises(ValueError, match="out_features"):
+        serial(ReLU()).build(5, 8, out_features=3)
+    with pytest.raises(ValueError, match="width"):
+        description.build(5, 0)
+
+
+def test_standard_parameterization_ntk_is_not_implemented() -> None:
+    description = net("standard")
+    with pytest.raises(NotImplementedError, match="standard"):
+        description.kernel(inputs(3))
+    k = description.kernel(inputs(3), ntk=False)
+    assert isinstance(k, Kernel) and k.ntk is None
+    torch.testing.assert_close(k.nngp, net().kernel(inputs(3)).nngp)
+
+
+def test_bad_inputs_raise_naming_the_argument() -> None:
+    x = inputs(3)
+    with pytest.raises(ValueError, match="x2"):
+        net().kernel(x, inputs(2, d=5))
+    with pytest.raises(ValueError, match="x1"):
+        net().kernel(x[0])
+    bad = x.clone()
+    bad[1, 2] = float("nan")
+    with pytest.raises(ValueError, match="x1"):
+        net().kernel(bad)
+    with pytest.raises(ValueError, match="x2"):
+        deq_kernel(x, bad, weight_std=0.5, input_std=1.0)
+    with pytest.raises(ValueError, match="block_size"):
+        net().kernel(x, block_size=0)
+    for kwargs, name in (({"weight_std": 0.0}, "weight_std"), ({"bias_std": -1.0}, "bias_std")):
+        with pytest.raises(ValueError, match=name):
+            Dense(**kwargs)
+    with pytest.raises(ValueError, match="parameterization"):
+        Dense(1.0, parameterization="mup")
+    for kwargs, name in (
+        ({"weight_std": -0.5, "input_std": 1.0}, "weight_std"),
+        ({"weight_std": 0.5, "input_std": 0.0}, "input_std"),
+        ({"weight_std": 0.5, "input_std": 1.0, "bias_std": float("nan")}, "bias_std"),
+        ({"weight_std": 0.5, "input_std": 1.0, "max_iter": 0}, "max_iter"),
+        ({"weight_std": 0.5, "input_std": 1.0, "output": "out"}, "output"),
+    ):
+        with pytest.raises(ValueError, match=name):
+            deq_kernel(x, **kwargs)
+    with pytest.raises(ValueError, match="block"):
+        Residual(serial(Dense(1.0), ReLU()))
+    with pytest.raises(TypeError, match="layers"):
+        serial(Dense(1.0), torch.relu)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_kernels_on_gpu_match_cpu() -> None:
+    x1, x2 = inputs(6), inputs(4, seed=1)
+    description = serial(Dense(1.2, 0.1), Tanh(), Dense(1.0), ReLU(), Dense(0.9, 0.2))
+    cpu, gpu = description.kernel(x1, x2), description.kernel(x1.cuda(), x2.cuda())
+    assert gpu.nngp.device.type == "cuda"
+    torch.testing.assert_close(gpu.nngp.cpu(), cpu.nngp, atol=1e-12, rtol=0)
+    torch.testing.assert_close(gpu.ntk.cpu(), cpu.ntk, atol=1e-12, rtol=0)
+    k_gpu, _ = deq_kernel(x1.cuda(), x2.cuda(), weight_std=0.6, input_std=1.0, activation=Erf())
+    k_cpu, _ = deq_kernel(x1, x2, weight_std=0.6, input_std=1.0, activation=Erf())
+    torch.testing.assert_close(k_gpu.cpu(), k_cpu, atol=1e-12, rtol=0)
