@@ -7,6 +7,8 @@
 * `perceptrons.theory.kernels`: one network description (``serial(Dense(...), ReLU(), ...)``)
   giving both the finite network (``.build``) and its NNGP/NTK kernels (``.kernel``), in
   neural-tangents' conventions; the DEQ NNGP kernel (`deq_kernel`, Gao et al. 2023).
+* `perceptrons.theory.gp`: scikit-learn GP regressors with these kernels (`NNGPRegressor`,
+  `NTKRegressor`) and the DEQ kernel as a description (`DEQKernel`).
 * `perceptrons.theory.montecarlo`: batched Monte Carlo of real networks at initialisation
   (layer-wise Gram trajectories), the exact Gram-chain simulators and two-sample KS helpers.
 """
@@ -27,6 +29,7 @@ from perceptrons.theory.dual import (
     sign_dual,
     step_dual,
 )
+from perceptrons.theory.gp import DEQKernel, NNGPRegressor, NTKRegressor
 from perceptrons.theory.kernels import (
     GELU,
     ABReLU,
@@ -122,4 +125,8 @@ __all__ = [
     "Tanh",
     "deq_kernel",
     "serial",
+    # gp
+    "DEQKernel",
+    "NNGPRegressor",
+    "NTKRegressor",
 ]

@@ -108,7 +108,7 @@ def test_usage_error_through_a_real_process(tmp_path):
 def test_set_with_all_requires_field_everywhere(tmp_path):
     proc = cli(*PLUGIN, "reproduce", "all", "--set", "level=4", "--out", str(tmp_path))
     assert proc.returncode == 2
-    assert "level: unknown field of MLPDigitsConfig" in proc.stderr
+    assert "level: unknown field of " in proc.stderr  # the first study without the field
 
 
 def test_reproduce_all_continues_after_an_error(reproduce_all):

@@ -95,6 +95,17 @@ def _check_inputs(
     return x1, x2
 
 
+def _symmetrize_(a: torch.Tensor, block_size: int) -> None:
+    """Replace the square matrix ``a`` by ``(a + a^T) / 2`` in place, one block pair at a time."""
+    n = a.shape[0]
+    for i in range(0, n, block_size):
+        for j in range(i, n, block_size):
+            upper = a[i : i + block_size, j : j + block_size]
+            mean = (upper + a[j : j + block_size, i : i + block_size].T) / 2
+            upper.copy_(mean)
+            a[j : j + block_size, i : i + block_size].copy_(mean.T)
+
+
 def _check_block_size(block_size: int) -> int:
     if not isinstance(block_size, int) or isinstance(block_size, bool) or block_size < 1:
         raise ValueError(f"block_size: expected an int >= 1, got {block_size!r}")
@@ -179,18 +190,20 @@ class Layer:
         _check_block_size(block_size)
         if ntk:
             self._check_ntk()
-        nngps, ntks = [], []
+        # outputs are preallocated and filled block by block, so peak memory is the outputs
+        # plus O(block_size * n2) temporaries (no concatenation, no transposed copy)
+        nngp = x1.new_empty(x1.shape[0], x2.shape[0])
+        ntk_ = x1.new_empty(x1.shape[0], x2.shape[0]) if ntk else None
         for start in range(0, x1.shape[0], block_size):
             state = self._apply(_input_state(x1[start : start + block_size], x2, ntk))
-            nngps.append(state.nngp)
-            ntks.append(state.ntk)
-        if not nngps:
-            empty = x1.new_zeros(0, x2.shape[0])
-            return Kernel(empty, empty.clone() if ntk else None)
-        nngp, ntk_ = torch.cat(nngps), torch.cat(ntks) if ntk else None
+            nngp[start : start + block_size] = state.nngp
+            if ntk_ is not None:
+                ntk_[start : start + block_size] = state.ntk
+            del state
         if same:  # quadrature is not exactly symmetric in its arguments
-            nngp = (nngp + nngp.T) / 2
-            ntk_ = None if ntk_ is None else (ntk_ + ntk_.T) / 2
+            _symmetrize_(nngp, block_size)
+            if ntk_ is not None:
+                _symmetrize_(ntk_, block_size)
         return Kernel(nngp, ntk_)
 
     def build(
