@@ -40,7 +40,7 @@ _NORMS: dict[str, Callable[[int], nn.Module] | None] = {
 }
 
 
-def _validate_layer_fields(config: MLPConfig | ResidualMLPConfig) -> None:
+def _validate_layer_fields(config: LayerFieldsConfig) -> None:
     require(config.in_features >= 1, "in_features", "must be >= 1", config.in_features)
     require(0.0 <= config.dropout < 1.0, "dropout", "must be in [0, 1)", config.dropout)
     if config.weight_std is not None:
@@ -60,7 +60,7 @@ def _validate_layer_fields(config: MLPConfig | ResidualMLPConfig) -> None:
     )
 
 
-def _layer_kwargs(config: MLPConfig | ResidualMLPConfig) -> dict[str, Any]:
+def _layer_kwargs(config: LayerFieldsConfig) -> dict[str, Any]:
     """Keyword arguments shared by `MLP` and `ResidualMLP`."""
     return {
         "act_layer": config.activation,
@@ -132,13 +132,11 @@ class FullyConnectedModel(nn.Module):
 
 
 @dataclass(frozen=True, kw_only=True)
-class MLPConfig(Config):
-    """Configuration of `MLPModel`.
+class LayerFieldsConfig(Config):
+    """Fields shared by the fully connected model configs (activation, norm, initialisation).
 
     Attributes:
         in_features: Size of the input's last dimension.
-        hidden_features: Width of each hidden layer; () gives a linear model.
-        out_features: Size of the output's last dimension.
         activation: Name of the hidden activation (see perceptrons.layers.ACTIVATIONS).
         norm: Normalisation before each activation: "none", "layernorm" or "batchnorm".
         dropout: Dropout probability after each hidden activation, in [0, 1).
@@ -152,8 +150,6 @@ class MLPConfig(Config):
     """
 
     in_features: int = 64
-    hidden_features: tuple[int, ...] = (128, 128)
-    out_features: int = 10
     activation: ActivationName = "relu"
     norm: NormName = "none"
     dropout: float = 0.0
@@ -164,6 +160,22 @@ class MLPConfig(Config):
 
     def validate(self) -> None:
         _validate_layer_fields(self)
+
+
+@dataclass(frozen=True, kw_only=True)
+class MLPConfig(LayerFieldsConfig):
+    """Configuration of `MLPModel`.
+
+    Attributes:
+        hidden_features: Width of each hidden layer; () gives a linear model.
+        out_features: Size of the output's last dimension.
+    """
+
+    hidden_features: tuple[int, ...] = (128, 128)
+    out_features: int = 10
+
+    def validate(self) -> None:
+        super().validate()
         for i, width in enumerate(self.hidden_features):
             require(width >= 1, f"hidden_features[{i}]", "must be >= 1", width)
         require(self.out_features >= 1, "out_features", "must be >= 1", self.out_features)
@@ -193,45 +205,26 @@ class MLPModel(FullyConnectedModel):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ResidualMLPConfig(Config):
+class ResidualMLPConfig(LayerFieldsConfig):
     """Configuration of `ResidualMLPModel`.
 
     Attributes:
-        in_features: Size of the input's last dimension.
         width: Width of the residual stream.
         depth: Number of residual blocks.
         out_features: Size of the readout; None returns the width features of the last block.
         branch_scale: Factor on each residual branch; None means depth ** -0.5 (1 for depth 0).
         input_projection: Project the input to the width with a linear layer; if false,
             in_features must equal width.
-        activation: Name of the hidden activation (see perceptrons.layers.ACTIVATIONS).
-        norm: Normalisation before each activation: "none", "layernorm" or "batchnorm".
-        dropout: Dropout probability after each hidden activation, in [0, 1).
-        bias: Whether the linear layers have biases.
-        weight_std: Weight scale sigma_w: weights ~ N(0, sigma_w^2 / fan_in). None selects
-            PyTorch's default nn.Linear initialisation (standard) or 1.0 (ntk).
-        bias_std: Bias scale sigma_b: biases ~ N(0, sigma_b^2). Must be 0 when weight_std is
-            None in standard parameterisation.
-        parameterization: "standard" (y = x W^T + b) or "ntk" (W, b ~ N(0, 1), scales applied
-            in the forward pass): same function at initialisation, different gradient scale.
     """
 
-    in_features: int = 64
     width: int = 128
     depth: int = 4
     out_features: int | None = 10
     branch_scale: float | None = None
     input_projection: bool = True
-    activation: ActivationName = "relu"
-    norm: NormName = "none"
-    dropout: float = 0.0
-    bias: bool = True
-    weight_std: float | None = None
-    bias_std: float = 0.0
-    parameterization: Parameterization = "standard"
 
     def validate(self) -> None:
-        _validate_layer_fields(self)
+        super().validate()
         require(self.width >= 1, "width", "must be >= 1", self.width)
         require(self.depth >= 0, "depth", "must be >= 0", self.depth)
         if self.out_features is not None:
