@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -319,13 +321,128 @@ def test_build_shapes_and_residual() -> None:
         description.build(5, 0)
 
 
-def test_standard_parameterization_ntk_is_not_implemented() -> None:
+def test_standard_parameterization_ntk_needs_width_and_keeps_nngp() -> None:
     description = net("standard")
-    with pytest.raises(NotImplementedError, match="standard"):
+    with pytest.raises(ValueError, match="width="):
         description.kernel(inputs(3))
+    with pytest.raises(ValueError, match="width"):
+        description.kernel(inputs(3), width=0)
     k = description.kernel(inputs(3), ntk=False)
     assert isinstance(k, Kernel) and k.ntk is None
     torch.testing.assert_close(k.nngp, net().kernel(inputs(3)).nngp)
+    # a single standard Dense needs no width: its fan-in is d
+    single = Dense(1.5, 0.2, "standard").kernel(inputs(3))
+    x = inputs(3)
+    torch.testing.assert_close(single.ntk, x @ x.T + 1.0)
+    wide, narrow = (description.kernel(inputs(3), width=w).ntk for w in (400, 100))
+    assert bool((wide.diagonal() > 3 * narrow.diagonal()).all())  # grows with the fan-in
+
+
+def test_standard_parameterization_ntk_matches_empirical_ntk() -> None:
+    description = serial(
+        Dense(1.3, 0.2, "standard"),
+        Erf(),
+        Dense(1.2, 0.1, "standard"),
+        ReLU(),
+        Dense(1.0, 0.3, "standard"),
+    )
+    x, width = inputs(4, d=3), 1024
+    exact = description.kernel(x, width=width).ntk
+    model = description.build(3, width, out_features=1, generator=gen(11), dtype=F64)
+    params = list(model.parameters())
+    rows = []
+    for point in x:
+        grads = torch.autograd.grad(model(point).sum(), params)
+        rows.append(torch.cat([g.reshape(-1) for g in grads]))
+    jacobian = torch.stack(rows)
+    error = float((jacobian @ jacobian.T - exact).abs().max() / exact.abs().max())
+    assert error < 0.1, error
+
+
+def test_relu_ntk_diagonal_is_exact_and_zero_inputs_are_finite() -> None:
+    """On the diagonal the correlation is exactly 1 (theta = 0, ReLU' dual = 1/2) at every
+    layer: a rounded correlation would put arccos(1 - 1e-16) ~ 1e-8 into the NTK there."""
+    depth, w, b = 6, 1.4, 0.1
+    layers = []
+    for _ in range(depth):
+        layers += [Dense(w, b), ReLU()]
+    description = serial(*layers, Dense(1.0))
+    x = inputs(37, d=5, seed=3)
+    k = description.kernel(x, block_size=8)  # several blocks, off-diagonal block offsets
+    q = (x * x).sum(1) / 5
+    theta = torch.zeros_like(q)
+    for _ in range(depth):  # K <- w^2 K + b^2; Theta <- w^2 Theta + K; then ReLU: K/2, Theta/2
+        q = w * w * q + b * b
+        theta = w * w * theta + q
+        q, theta = q / 2, theta / 2
+    q_out, theta_out = q, q + theta  # final Dense(1.0): K <- K, Theta <- Theta + K
+    torch.testing.assert_close(k.nngp.diagonal(), q_out, rtol=1e-14, atol=0)
+    torch.testing.assert_close(k.ntk.diagonal(), theta_out, rtol=1e-14, atol=0)
+    x[3] = 0.0  # zero variance: correlation 0 by convention, finite everywhere
+    k0 = description.kernel(x)
+    assert bool(torch.isfinite(k0.nngp).all() and torch.isfinite(k0.ntk).all())
+
+
+def test_kernel_blocks_reuse_a_fixed_number_of_workspace_buffers(monkeypatch) -> None:
+    """Memory is the outputs plus a few block-sized buffers, however many blocks there are."""
+    import perceptrons.theory.kernels.core as core
+
+    created = []
+    original = core._Workspace.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        created.append(self)
+
+    monkeypatch.setattr(core._Workspace, "__init__", init)
+    layers = []
+    for _ in range(4):
+        layers += [Dense(1.2, 0.1), ReLU(), Dense(0.9, 0.2, "standard"), LeakyReLU(0.2)]
+    description = serial(*layers, Dense(1.0))
+    k = description.kernel(inputs(50, d=3), block_size=4, width=10)  # 13 blocks
+    assert len(created) == 1 and len(created[0]._owned) <= 4, len(created[0]._owned)
+    assert bool(torch.isfinite(k.ntk).all())
+
+
+REFERENCE = Path(__file__).parent / "data" / "neural_tangents_reference.json"
+
+
+def test_values_match_neural_tangents() -> None:
+    """Values computed by neural-tangents 0.6.5 (benchmarks/neural_tangents_side.py reference)."""
+    reference = json.loads(REFERENCE.read_text())
+    i = torch.arange(4, dtype=F64)[:, None]
+    x = torch.sin(1 + 1.3 * i + 0.7 * torch.arange(3, dtype=F64)[None, :])
+    std = "standard"
+    cases = {
+        "relu_ntk": serial(Dense(1.4, 0.1), ReLU(), Dense(1.4, 0.1), ReLU(), Dense(1.0)),
+        "erf_abrelu": serial(
+            Dense(1.2, 0.3), Erf(), Dense(0.9), ABReLU(-0.5, 1.5), Dense(1.1, 0.2)
+        ),
+        "leaky_sin_gelu": serial(
+            Dense(1.0, 0.2),
+            LeakyReLU(0.1),
+            Dense(1.1, 0.1),
+            Sin(),
+            Dense(0.8, 0.05),
+            GELU(),
+            Dense(1.0),
+        ),
+        "residual": serial(
+            Dense(1.0, 0.1),
+            Residual(serial(ReLU(), Dense(1.0, 0.1), Erf(), Dense(0.7)), 1.0),
+            ReLU(),
+            Dense(1.0),
+        ),
+        "standard_relu_erf": serial(
+            Dense(1.4, 0.1, std), ReLU(), Dense(1.3, None, std), Erf(), Dense(1.0, 0.2, std)
+        ),
+    }
+    assert set(cases) <= set(reference)
+    for name, description in cases.items():
+        k = description.kernel(x, width=reference["width"])
+        for key in ("nngp", "ntk"):
+            expected = torch.tensor(reference[name][key], dtype=F64)
+            torch.testing.assert_close(getattr(k, key), expected, rtol=1e-9, atol=1e-12)
 
 
 def test_bad_inputs_raise_naming_the_argument() -> None:

@@ -284,6 +284,8 @@ def _gaussianity(config: DEQNNGPConfig, seed: int) -> dict:
             "converged",
             "mean",
             "variance",
+            "mean_sq_norm",
+            "mean_sq_norm_se",
             "analytic_variance",
             "excess_kurtosis",
             "ks",
@@ -300,6 +302,8 @@ def _gaussianity(config: DEQNNGPConfig, seed: int) -> dict:
         h = sol["h"][:, 0, :].double()  # (networks, n)
         v = torch.randn(config.ks_networks, n, generator=gen, dtype=torch.float64)
         f = (v * h).sum(dim=1) / math.sqrt(n)  # sigma_v v^T h* / sqrt(n)
+        # E[f^2 | h*] = |h*|^2 / n exactly: its mean checks the variance without the noise of v
+        sq_norm = (h * h).sum(dim=1) / n
         ks = _ks_one_sample(f, variance)
         z = f / f.std()
         kurt = float((((z - z.mean()) ** 4).mean()) - 3.0)
@@ -312,6 +316,8 @@ def _gaussianity(config: DEQNNGPConfig, seed: int) -> dict:
                 int(sol["converged"].sum()),
                 float(f.mean()),
                 float(f.var()),
+                float(sq_norm.mean()),
+                float(sq_norm.std() / math.sqrt(config.ks_networks)),
                 variance,
                 kurt,
                 ks,

@@ -26,9 +26,11 @@ K^{\\ell+1}`. The variances :math:`K(x, x)` are propagated alongside the cross k
 ``bias_std=None`` means no bias (neural-tangents' ``b_std=None``); ``bias_std=0`` is a bias
 initialised at zero.
 
-Not implemented: the NTK in *standard* parameterisation (neural-tangents makes it depend on the
-finite layer widths, which a width-free description does not carry); ``kernel(..., ntk=True)``
-raises ``NotImplementedError`` for it (the NNGP is the same in both parameterisations).
+Standard parameterisation (``Dense(..., parameterization="standard")``) has the same NNGP; its
+NTK adds the fan-in times the incoming NNGP instead of the NNGP,
+:math:`\\Theta \\mapsto \\sigma_w^2\\Theta + n_{in} K (+1 \\text{ with a bias})`, exactly as
+neural-tangents does, so it grows with the width: pass the hidden width the finite network
+would have, ``kernel(..., width=n)`` (the first layer's fan-in is ``d``).
 
 `deq_kernel` computes the DEQ NNGP kernel of Gao et al. (2023), arXiv:2310.10767, §2.3 of the
 project brief: the fixed point :math:`K^* = \\sigma_w^2 V_\\phi(K^*) + \\sigma_u^2 x\\cdot x'/d +

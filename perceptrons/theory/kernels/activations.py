@@ -7,6 +7,7 @@ Each `Activation` gives :math:`V_\\phi` (`Activation.dual`), :math:`\\dot V_\\ph
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable
 
@@ -107,11 +108,12 @@ class Activation(Layer):
     def _apply(self, state: _State) -> _State:
         v1, v2 = state.var1[:, None], state.var2[None, :]
         ntk = None if state.ntk is None else self.derivative_dual(v1, v2, state.nngp) * state.ntk
-        return _State(
-            self.dual(v1, v2, state.nngp),
-            self.dual(state.var1, state.var1, state.var1),
-            self.dual(state.var2, state.var2, state.var2),
-            ntk,
+        return dataclasses.replace(
+            state,
+            nngp=self.dual(v1, v2, state.nngp),
+            var1=self.dual(state.var1, state.var1, state.var1),
+            var2=self.dual(state.var2, state.var2, state.var2),
+            ntk=ntk,
         )
 
     def _build(
@@ -146,6 +148,45 @@ class ABReLU(Activation):
     def module(self) -> nn.Module:
         a, b = self.a, self.b
         return _Lambda(lambda x: torch.where(x > 0, b * x, a * x), f"a={a}, b={b}")
+
+    def _apply(self, state: _State) -> _State:
+        """`dual` and `derivative_dual` fused, in place, from two workspace matrices.
+
+        With :math:`k_{12} = \\sqrt{k_{11}k_{22}}\\cos\\theta`, the angle is
+        :math:`\\theta = \\operatorname{atan2}(\\sqrt{k_{11}k_{22} - k_{12}^2}, k_{12})`, which
+        is exactly 0 where :math:`k_{12} = k_{11} = k_{22}` (the diagonal; arccos of a rounded
+        correlation would give 1e-8 there). Then, as in `ab_relu_dual` and `step_dual`,
+
+        .. math::
+
+            V = \\tfrac{a^2+b^2}{2} k_{12} + \\tfrac{(b-a)^2}{2\\pi}
+                \\bigl(\\sqrt{k_{11}k_{22} - k_{12}^2} - \\theta k_{12}\\bigr), \\qquad
+            \\dot V = ab + \\tfrac{(b-a)^2}{2\\pi}(\\pi - \\theta).
+
+        An input of zero variance has :math:`\\theta = \\pi/2` (correlation 0).
+        """
+        a, b = self.a, self.b
+        c_linear, c_gap = (a * a + b * b) / 2, (b - a) ** 2 / (2 * math.pi)
+        k12, v1, v2 = state.nngp, state.var1.clamp_min(0), state.var2.clamp_min(0)
+        # sqrt(k11 k22 - k12^2) from two rounded products (no fused multiply-add), so it is
+        # exactly 0 where k12 = k11 = k22
+        root = torch.outer(v1, v2, out=state.scratch())
+        theta = torch.mul(k12, k12, out=state.scratch())
+        root.sub_(theta).clamp_min_(0.0).sqrt_()
+        theta = torch.atan2(root, k12, out=theta)
+        zero1, zero2 = v1 == 0, v2 == 0
+        if bool(zero1.any()) or bool(zero2.any()):
+            theta[zero1] = math.pi / 2
+            theta[:, zero2] = math.pi / 2
+        nngp = root.addcmul_(theta, k12, value=-1.0).mul_(c_gap).add_(k12, alpha=c_linear)
+        ntk = None
+        if state.ntk is not None:
+            ntk = state.ntk.mul_(theta.neg_().add_(math.pi).mul_(c_gap).add_(a * b))
+        state.release(k12, theta)
+        gain = self.homogeneous_gain
+        return dataclasses.replace(
+            state, nngp=nngp, var1=gain * state.var1, var2=gain * state.var2, ntk=ntk
+        )
 
 
 class ReLU(ABReLU):

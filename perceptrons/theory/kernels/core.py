@@ -32,14 +32,76 @@ class Kernel:
     ntk: torch.Tensor | None = None
 
 
+class _Workspace:
+    """Reusable ``(rows, n2)`` matrices for one `Layer.kernel` call.
+
+    Allocating a fresh block-sized matrix costs more than the arithmetic done on it (page
+    faults on every new large buffer), so layers take their temporaries from here and give
+    consumed matrices back. Tensors that did not come from here are ignored on `give`.
+    """
+
+    def __init__(self, capacity: int, like: torch.Tensor) -> None:
+        self.capacity, self.dtype, self.device = capacity, like.dtype, like.device
+        self._free: list[torch.Tensor] = []
+        self._owned: dict[int, torch.Tensor] = {}
+
+    def take(self, rows: int, cols: int) -> torch.Tensor:
+        """An uninitialised ``(rows, cols)`` matrix (``rows * cols <= capacity``)."""
+        buffer = self._free.pop() if self._free else None
+        if buffer is None:
+            buffer = torch.empty(self.capacity, dtype=self.dtype, device=self.device)
+            self._owned[buffer.data_ptr()] = buffer
+        return buffer[: rows * cols].view(rows, cols)
+
+    def give(self, *tensors: torch.Tensor | None) -> None:
+        """Return matrices obtained from `take` (anything else is ignored)."""
+        for tensor in tensors:
+            if tensor is None:
+                continue
+            buffer = self._owned.get(tensor.data_ptr())
+            if buffer is not None and all(buffer is not free for free in self._free):
+                self._free.append(buffer)
+
+
 @dataclasses.dataclass
 class _State:
-    """Kernel state flowing through the layers: cross kernels and the two variance vectors."""
+    """Kernel state flowing through the layers: cross kernels and the two variance vectors.
+
+    ``Layer._apply(state)`` consumes its argument: it may overwrite the tensors in place (the
+    matrices are the memory and time bottleneck, so full-size temporaries are avoided). A
+    caller that needs the state afterwards passes ``state.clone()``.
+    """
 
     nngp: torch.Tensor  # (b, n2)
     var1: torch.Tensor  # (b,)
     var2: torch.Tensor  # (n2,)
     ntk: torch.Tensor | None  # (b, n2)
+    # features entering the next Dense (None: an unknown hidden width), and the hidden width a
+    # Dense outputs; only the standard-parameterisation NTK depends on them
+    features: int | None = None
+    width: int | None = None
+    workspace: _Workspace | None = None
+
+    def scratch(self) -> torch.Tensor:
+        """An uninitialised matrix shaped like ``nngp`` (from the workspace when there is one)."""
+        if self.workspace is None:
+            return torch.empty_like(self.nngp)
+        return self.workspace.take(*self.nngp.shape)
+
+    def release(self, *tensors: torch.Tensor | None) -> None:
+        """Give consumed matrices back to the workspace (no-op without one)."""
+        if self.workspace is not None:
+            self.workspace.give(*tensors)
+
+    def clone(self) -> _State:
+        """A copy whose tensors can be overwritten without touching this one."""
+        return dataclasses.replace(
+            self,
+            nngp=self.nngp.clone(),
+            var1=self.var1.clone(),
+            var2=self.var2.clone(),
+            ntk=None if self.ntk is None else self.ntk.clone(),
+        )
 
 
 # ---------------------------------------------------------------------------- checks
@@ -112,12 +174,36 @@ def _check_block_size(block_size: int) -> int:
     return block_size
 
 
-def _input_state(x1: torch.Tensor, x2: torch.Tensor, ntk: bool) -> _State:
-    """The input kernel :math:`x\\cdot x'/d` (neural-tangents' convention), zero NTK."""
+def _input_state(
+    x1: torch.Tensor,
+    x2: torch.Tensor,
+    ntk: bool,
+    width: int | None,
+    workspace: _Workspace | None = None,
+    diagonal: int | None = None,
+) -> _State:
+    """The input kernel :math:`x\\cdot x'/d` (neural-tangents' convention), zero NTK.
+
+    ``diagonal``: when ``x1`` is rows ``diagonal:`` of ``x2``, the entries ``(i, diagonal + i)``
+    are set to the variances computed the same way as ``var1``/``var2``, so every layer keeps
+    them bitwise equal and the correlation there is exactly 1 (a matmul rounds differently).
+    """
     d = x1.shape[1]
-    nngp = x1 @ x2.T / d
-    zeros = torch.zeros_like(nngp) if ntk else None
-    return _State(nngp, (x1 * x1).sum(1) / d, (x2 * x2).sum(1) / d, zeros)
+    shape = (x1.shape[0], x2.shape[0])
+    if workspace is None:
+        nngp = x1 @ x2.T
+        zeros = x1.new_zeros(shape) if ntk else None
+    else:
+        nngp = torch.matmul(x1, x2.T, out=workspace.take(*shape))
+        zeros = workspace.take(*shape).zero_() if ntk else None
+    nngp.div_(d)
+    var2 = (x2 * x2).sum(1) / d
+    if diagonal is None:
+        var1 = (x1 * x1).sum(1) / d
+    else:
+        var1 = var2[diagonal : diagonal + x1.shape[0]].clone()
+        nngp.diagonal(diagonal).copy_(var1)
+    return _State(nngp, var1, var2, zeros, d, width, workspace)
 
 
 class _Lambda(nn.Module):
@@ -157,15 +243,13 @@ class Layer:
     ) -> tuple[nn.Module, int]:
         raise NotImplementedError
 
-    def _check_ntk(self) -> None:
-        """Raise ``NotImplementedError`` if the NTK of this description is not available."""
-
     def kernel(
         self,
         x1: torch.Tensor,
         x2: torch.Tensor | None = None,
         *,
         ntk: bool = True,
+        width: int | None = None,
         block_size: int = 1024,
         dtype: torch.dtype = torch.float64,
     ) -> Kernel:
@@ -174,7 +258,10 @@ class Layer:
         Args:
             x1: Inputs, shape ``(n1, d)``.
             x2: Inputs, shape ``(n2, d)``; ``None`` means ``x1``.
-            ntk: Also compute the NTK (NTK parameterisation only).
+            ntk: Also compute the NTK.
+            width: Hidden width of the network ``build(d, width)`` would make. Only the NTK
+                of a standard-parameterisation ``Dense`` after the first layer depends on it
+                (it grows linearly with its fan-in, as in neural-tangents); ignored otherwise.
             block_size: Rows of ``x1`` per block; peak memory is O(block_size · n2).
             dtype: Computation dtype (float64 by default).
 
@@ -182,24 +269,31 @@ class Layer:
             `Kernel` with ``nngp`` (and ``ntk``) of shape ``(n1, n2)``, on x1's device.
 
         Raises:
-            ValueError: bad shapes, non-finite inputs or a bad ``block_size``.
-            NotImplementedError: ``ntk=True`` with a standard-parameterisation ``Dense``.
+            ValueError: bad shapes, non-finite inputs, a bad ``block_size`` or ``width``, or
+                the NTK of a standard-parameterisation hidden ``Dense`` without ``width``.
         """
         same = x2 is None
         x1, x2 = _check_inputs(x1, x2, dtype)
         _check_block_size(block_size)
-        if ntk:
-            self._check_ntk()
+        if width is not None and (
+            not isinstance(width, int) or isinstance(width, bool) or width < 1
+        ):
+            raise ValueError(f"width: expected an int >= 1 or None, got {width!r}")
         # outputs are preallocated and filled block by block, so peak memory is the outputs
         # plus O(block_size * n2) temporaries (no concatenation, no transposed copy)
         nngp = x1.new_empty(x1.shape[0], x2.shape[0])
         ntk_ = x1.new_empty(x1.shape[0], x2.shape[0]) if ntk else None
+        workspace = _Workspace(min(block_size, x1.shape[0]) * x2.shape[0], nngp)
         for start in range(0, x1.shape[0], block_size):
-            state = self._apply(_input_state(x1[start : start + block_size], x2, ntk))
+            rows = x1[start : start + block_size]
+            diagonal = start if same else None
+            state = self._apply(_input_state(rows, x2, ntk, width, workspace, diagonal))
             nngp[start : start + block_size] = state.nngp
             if ntk_ is not None:
                 ntk_[start : start + block_size] = state.ntk
+            state.release(state.nngp, state.ntk)
             del state
+        del workspace
         if same:  # quadrature is not exactly symmetric in its arguments
             _symmetrize_(nngp, block_size)
             if ntk_ is not None:
@@ -257,8 +351,10 @@ class Dense(Layer):
     Args:
         weight_std: :math:`\\sigma_w > 0`.
         bias_std: :math:`\\sigma_b \\ge 0`, or ``None`` for no bias.
-        parameterization: ``"ntk"`` or ``"standard"`` (same NNGP; the standard NTK is not
-            implemented).
+        parameterization: ``"ntk"`` or ``"standard"``. Same NNGP; the standard NTK adds the
+            fan-in times the incoming NNGP (plus 1 with a bias) instead of the NNGP:
+            :math:`\\Theta \\mapsto \\sigma_w^2\\Theta + n_{in} K + [\\sigma_b \\ne
+            \\text{None}]`, so it needs the hidden width (``kernel(..., width=)``).
 
     Raises:
         ValueError: a non-positive ``weight_std``, a negative ``bias_std`` or an unknown
@@ -282,18 +378,30 @@ class Dense(Layer):
     def __repr__(self) -> str:
         return f"Dense({self.weight_std}, {self.bias_std}, {self.parameterization!r})"
 
-    def _check_ntk(self) -> None:
-        if self.parameterization == "standard":
-            raise NotImplementedError(
-                "the NTK of a standard-parameterisation Dense depends on finite layer widths and "
-                "is not implemented; use parameterization='ntk' or kernel(..., ntk=False)"
-            )
-
     def _apply(self, state: _State) -> _State:
         w2, b2 = self.weight_std**2, (self.bias_std or 0.0) ** 2
-        nngp = w2 * state.nngp + b2
-        ntk = None if state.ntk is None else w2 * state.ntk + nngp
-        return _State(nngp, w2 * state.var1 + b2, w2 * state.var2 + b2, ntk)
+        ntk = state.ntk
+        if ntk is not None and self.parameterization == "standard":
+            # d f / d W = the fan-in incoming features, not scaled: n_in K (+ 1 for the bias)
+            if state.features is None:
+                raise ValueError(
+                    "width: the NTK of a standard-parameterisation Dense after a hidden layer "
+                    "grows with its fan-in; pass kernel(..., width=n) with the hidden width"
+                )
+            ntk.mul_(w2).add_(state.nngp, alpha=state.features)
+            if self.bias_std is not None:
+                ntk.add_(1.0)
+        nngp = state.nngp.mul_(w2).add_(b2)
+        if ntk is not None and self.parameterization == "ntk":
+            ntk.mul_(w2).add_(nngp)
+        return dataclasses.replace(
+            state,
+            nngp=nngp,
+            var1=w2 * state.var1 + b2,
+            var2=w2 * state.var2 + b2,
+            ntk=ntk,
+            features=state.width,
+        )
 
     def _build(
         self, in_features: int, width: int, out_features: int | None, factory: dict
@@ -324,10 +432,6 @@ class Serial(Layer):
 
     def __repr__(self) -> str:
         return f"serial({', '.join(map(repr, self.layers))})"
-
-    def _check_ntk(self) -> None:
-        for layer in self.layers:
-            layer._check_ntk()
 
     def _apply(self, state: _State) -> _State:
         for layer in self.layers:
@@ -375,14 +479,15 @@ class Residual(Layer):
     def __repr__(self) -> str:
         return f"Residual({self.block!r}, {self.scale})"
 
-    def _check_ntk(self) -> None:
-        self.block._check_ntk()
-
     def _apply(self, state: _State) -> _State:
-        out, s2 = self.block._apply(state), self.scale**2
+        out, s2 = self.block._apply(state.clone()), self.scale**2
         ntk = None if state.ntk is None else state.ntk + s2 * out.ntk
-        return _State(
-            state.nngp + s2 * out.nngp, state.var1 + s2 * out.var1, state.var2 + s2 * out.var2, ntk
+        return dataclasses.replace(
+            state,
+            nngp=state.nngp + s2 * out.nngp,
+            var1=state.var1 + s2 * out.var1,
+            var2=state.var2 + s2 * out.var2,
+            ntk=ntk,
         )
 
     def _build(

@@ -118,13 +118,15 @@ def deq_kernel(
             f"got weight_std={weight_std!r}"
         )
     source = Dense(input_std, bias_std)
-    blocks, residual, num_iter = [], 0.0, 0
+    kernel = x1.new_empty(x1.shape[0], x2.shape[0])  # filled block by block, never copied
+    residual, num_iter = 0.0, 0
     for start in range(0, x1.shape[0], block_size):
-        sigma = source._apply(_input_state(x1[start : start + block_size], x2, ntk=False))
+        sigma = source._apply(_input_state(x1[start : start + block_size], x2, False, None))
         k, block_residual, steps = _picard(sigma, activation, w2, tol, max_iter, init_scale)
         residual, num_iter = max(residual, block_residual), max(num_iter, steps)
-        blocks.append(activation._apply(k).nngp if output == "hidden" else k.nngp)
-    kernel = torch.cat(blocks) if blocks else x1.new_zeros(0, x2.shape[0])
+        kernel[start : start + block_size] = (
+            activation._apply(k).nngp if output == "hidden" else k.nngp
+        )
     return kernel, DEQKernelInfo(residual, num_iter, True)
 
 
@@ -148,7 +150,7 @@ def _picard(
     k = _State(init_scale * sigma.nngp, init_scale * sigma.var1, init_scale * sigma.var2, None)
     residual = math.inf
     for step in range(1, max_iter + 1):
-        v = activation._apply(k)
+        v = activation._apply(k.clone())
         new = _State(
             w2 * v.nngp + sigma.nngp, w2 * v.var1 + sigma.var1, w2 * v.var2 + sigma.var2, None
         )
