@@ -15,7 +15,9 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "perceptrons"
 
-_BASE = {"config", "io", "checks", "registry", "train", "layers", "data", "theory", "models"}
+_BASE = {
+    "config", "io", "checks", "registry", "train", "lie", "layers", "data", "theory", "models",
+}  # fmt: skip
 _EVERYTHING = _BASE | {"testing", "studies", "cli", "__init__"}
 
 # top-level module or subpackage -> the perceptrons modules/subpackages it may import.
@@ -25,13 +27,14 @@ ALLOWED: dict[str, set[str]] = {
     "config": set(),
     "io": set(),
     "checks": set(),
+    "lie": {"checks", "config"},
     "registry": {"config"},
     "train": {"config", "io"},
-    "layers": {"config", "registry", "checks"},
-    "data": {"config", "registry", "io", "checks"},
-    "theory": {"config", "registry", "checks", "layers"},
-    "models": {"config", "registry", "io", "checks", "layers", "theory"},
-    "testing": {"config", "registry", "io", "checks", "layers", "models", "theory"},
+    "layers": {"config", "registry", "checks", "lie"},
+    "data": {"config", "registry", "io", "checks", "lie"},
+    "theory": {"config", "registry", "checks", "layers", "lie"},
+    "models": {"config", "registry", "io", "checks", "layers", "theory", "lie"},
+    "testing": {"config", "registry", "io", "checks", "layers", "models", "theory", "lie"},
     "studies": _EVERYTHING - {"cli"},
     "cli": _EVERYTHING,
     "__init__": _EVERYTHING - {"studies", "cli"},
@@ -134,13 +137,13 @@ def test_detects_violations_in_a_fake_source() -> None:
     problems = violations_in_source(FAKE_LAYER, "layers/fake.py")
     assert problems == [
         "perceptrons/layers/fake.py:8: layers may not import perceptrons.studies "
-        "(allowed: checks, config, registry)",
+        "(allowed: checks, config, lie, registry)",
         "perceptrons/layers/fake.py:11: layers may not import perceptrons.cli "
-        "(allowed: checks, config, registry)",
+        "(allowed: checks, config, lie, registry)",
         "perceptrons/layers/fake.py:12: layers may not import perceptrons.models "
-        "(allowed: checks, config, registry)",
+        "(allowed: checks, config, lie, registry)",
         "perceptrons/layers/fake.py:13: layers may not import perceptrons.train "
-        "(allowed: checks, config, registry)",
+        "(allowed: checks, config, lie, registry)",
         "perceptrons/layers/fake.py:14: layers may not import perceptrons.__init__",
     ]
 
@@ -173,6 +176,8 @@ def test_import_resolution(source: str, relpath: str, expected: list[str]) -> No
         ("from perceptrons.models import MLPModel", "studies/slug/run.py"),
         ("from perceptrons.layers import MLP", "__init__.py"),
         ("from perceptrons.io import save_json", "train/loop.py"),
+        ("from perceptrons.lie import so3", "layers/lie.py"),
+        ("from perceptrons.checks import check_tensor", "lie.py"),
     ],
 )
 def test_allowed_imports(source: str, relpath: str) -> None:
@@ -188,6 +193,7 @@ def test_allowed_imports(source: str, relpath: str) -> None:
         ("from perceptrons.models import MLPModel", "theory/kernels.py"),
         ("import perceptrons.registry", "config.py"),
         ("from perceptrons.models import MLPModel", "__main__.py"),
+        ("from perceptrons.layers import LieLinear", "lie.py"),
     ],
 )
 def test_forbidden_imports(source: str, relpath: str) -> None:

@@ -1,0 +1,59 @@
+"""Data generators (explicit seed or `torch.Generator`) and in-memory loaders.
+
+* `perceptrons.data.digits`: scikit-learn's bundled 8×8 handwritten digits, split and
+  standardised (`load_digits_split`).
+* `perceptrons.data.loader`: `TensorLoader`, seeded mini-batches with a restorable position.
+* `perceptrons.data.lie`: the synthetic tasks of Lie Neurons (arXiv 2310.04521), with exact
+  analytic targets: sl(3)/sp(4) invariant regression (`invariant_regression`), sl(3)
+  equivariant regression (`equivariant_regression`), the so(3) BCH task (`bch_regression`,
+  `bch_series`, `rotation_log_error`), Platonic-solid classification from homographies
+  (`platonic_homographies`, `platonic_solid_homographies`), and the adjoint action used to
+  build conjugated test sets (`conjugate`, `random_conjugation`, `rotate_camera`).
+"""
+
+from perceptrons.data.digits import DigitsSplit, load_digits_split
+from perceptrons.data.lie import (
+    PLATONIC_CENTER,
+    PLATONIC_CLASSES,
+    PlatonicSolidHomographies,
+    bch_regression,
+    bch_series,
+    conjugate,
+    equivariant_regression,
+    equivariant_target,
+    invariant_regression,
+    invariant_target,
+    platonic_homographies,
+    platonic_solid_homographies,
+    random_conjugation,
+    random_rotations,
+    rotate_camera,
+    rotation_exp,
+    rotation_log,
+    rotation_log_error,
+)
+from perceptrons.data.loader import TensorLoader
+
+__all__ = [
+    "PLATONIC_CENTER",
+    "PLATONIC_CLASSES",
+    "DigitsSplit",
+    "PlatonicSolidHomographies",
+    "TensorLoader",
+    "bch_regression",
+    "bch_series",
+    "conjugate",
+    "equivariant_regression",
+    "equivariant_target",
+    "invariant_regression",
+    "invariant_target",
+    "load_digits_split",
+    "platonic_homographies",
+    "platonic_solid_homographies",
+    "random_conjugation",
+    "random_rotations",
+    "rotate_camera",
+    "rotation_exp",
+    "rotation_log",
+    "rotation_log_error",
+]

@@ -12,6 +12,9 @@ explicit ``generator`` for their initial weights, and ``device``/``dtype`` like 
   gradients, and `FixedPointError` on divergence.
 * `ShapedReLU`, `ShapedActivation`: shaped activations of Li & Nica (2023), which tend to the
   identity as a rate (width or depth) grows; pass ``ShapedReLU.factory(...)`` as ``act_layer``.
+* `LieLinear`, `LieReLU`, `LieBracket`, `LieMaxPool`, `LieInvariant`, `LieLR`, `LieLB`:
+  adjoint-equivariant Lie Neurons layers (Lin et al. 2023) on ``(batch, channels, K[, points])``
+  features of a semisimple Lie algebra (`perceptrons.lie`).
 """
 
 from perceptrons.layers.activations import (
@@ -29,6 +32,16 @@ from perceptrons.layers.deq import (
     SolverName,
     anderson_solve,
     picard_solve,
+)
+from perceptrons.layers.lie import (
+    InvariantKind,
+    LieBracket,
+    LieInvariant,
+    LieLB,
+    LieLinear,
+    LieLR,
+    LieMaxPool,
+    LieReLU,
 )
 from perceptrons.layers.linear import DenseLinear, Parameterization
 from perceptrons.layers.mlp import MLP, ResidualMLP
@@ -50,6 +63,14 @@ __all__ = [
     "DivergenceMode",
     "Erf",
     "FixedPointError",
+    "InvariantKind",
+    "LieBracket",
+    "LieInvariant",
+    "LieLB",
+    "LieLR",
+    "LieLinear",
+    "LieMaxPool",
+    "LieReLU",
     "Parameterization",
     "ResidualMLP",
     "ShapedActivation",

@@ -28,11 +28,22 @@ round-trip, save/load and float64), and ``tests/contract`` runs it on every regi
 Models here: ``"mlp"`` (`MLPModel`) and ``"residual_mlp"`` (`ResidualMLPModel`), library
 baselines; ``"shaped_mlp"`` (`ShapedMLPModel`) and ``"scaled_resnet"`` (`ScaledResNetModel`),
 the networks of Li & Nica 2023 (arXiv:2310.12079); ``"deq"`` (`DEQModel`), the deep
-equilibrium MLP of Gao et al. 2023 (arXiv:2310.10767).
+equilibrium MLP of Gao et al. 2023 (arXiv:2310.10767); ``"lie_neurons"`` (`LieNeurons`),
+``"lie_neurons_equivariant"`` (`LieNeuronsEquivariant`) and their baseline ``"lie_mlp"``
+(`LieMLP`), the adjoint-invariant/-equivariant networks of Lin, Zhu & Ghaffari 2023
+(arXiv:2310.04521).
 """
 
 from perceptrons.models.deq import DEQConfig, DEQModel
 from perceptrons.models.io import load_model, save_model
+from perceptrons.models.lie_neurons import (
+    LieMLP,
+    LieMLPConfig,
+    LieNeurons,
+    LieNeuronsConfig,
+    LieNeuronsEquivariant,
+    LieNeuronsEquivariantConfig,
+)
 from perceptrons.models.mlp import MLPConfig, MLPModel, ResidualMLPConfig, ResidualMLPModel
 from perceptrons.models.scaling import (
     ScaledResNetConfig,
@@ -44,6 +55,12 @@ from perceptrons.models.scaling import (
 __all__ = [
     "DEQConfig",
     "DEQModel",
+    "LieMLP",
+    "LieMLPConfig",
+    "LieNeurons",
+    "LieNeuronsConfig",
+    "LieNeuronsEquivariant",
+    "LieNeuronsEquivariantConfig",
     "MLPConfig",
     "MLPModel",
     "ResidualMLPConfig",

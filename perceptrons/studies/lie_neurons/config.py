@@ -1,0 +1,179 @@
+"""Configuration and presets of the ``lie-neurons`` study (Lin, Zhu & Ghaffari 2023)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from perceptrons.config import Config, require
+from perceptrons.studies.base import StudyConfig
+
+__all__ = ["FULL", "QUICK", "LieNeuronsStudyConfig", "LieTaskConfig"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LieTaskConfig(Config):
+    """Data sizes and training of one task (every model of the task uses them).
+
+    Attributes:
+        num_train: Training samples (drawn afresh for every seed).
+        num_test: Test samples (the conjugated/rotated test sets transform these).
+        width: Channels of every Lie Neurons block (paper: 256; 1024 for BCH).
+        steps: Optimiser steps of every model (Adam, cosine decay to 0).
+        batch_size: Mini-batch size (paper: 100 for the Platonic solids).
+        lr: Adam learning rate of the Lie Neurons models.
+        mlp_lr: Adam learning rate of the MLP baselines.
+    """
+
+    num_train: int = 1000
+    num_test: int = 1000
+    width: int = 64
+    steps: int = 1000
+    batch_size: int = 64
+    lr: float = 3e-3
+    mlp_lr: float = 1e-3
+
+    def validate(self) -> None:
+        for name in ("num_train", "num_test", "width", "steps", "batch_size"):
+            value = getattr(self, name)
+            require(value >= 1, name, "must be >= 1", value)
+        for name in ("lr", "mlp_lr"):
+            value = getattr(self, name)
+            require(math.isfinite(value) and value > 0, name, "must be finite and > 0", value)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LieNeuronsStudyConfig(StudyConfig):
+    """Lie Neurons against MLP baselines on the paper's synthetic tasks (brief §5 and §8).
+
+    Attributes:
+        num_seeds: Independent repetitions (data, initialisation, shuffling); tables report
+            mean ± std over them.
+        mlp_hidden: Hidden widths of every MLP baseline (paper: three layers of 256).
+        conjugation_scale: Conjugated test sets use g = exp(hat(h)), h ~ U[-s, s]^K (paper:
+            0.5); also the scale of equivariance_error's group elements.
+        augment_copies: Conjugated (sl3) or camera-rotated (Platonic) copies of the training
+            set added for the "MLP + augmentation" baselines (paper: 1).
+        error_samples: Test inputs on which equivariance_error runs (per model and seed).
+        error_trials: Random group elements (one per sample per trial) of equivariance_error.
+        invariant: The sl(3) invariant regression (claims ln_invariance_error,
+            mlp_not_invariant, ln_conjugated_mse_unchanged).
+        equivariant: The sl(3) equivariant regression (claims ln_equivariance_error,
+            bracket_helps_equivariant); width is that of all three blocks.
+        platonic: The Platonic-solid classification (claim platonic_rotated_accuracy).
+        platonic_rotations: Random camera rotations of the whole test set (paper: 500).
+        sp4: The sp(4) invariant regression (a table, no claim).
+        run_sp4: Run the sp(4) task.
+        bch: The so(3) BCH regression (a table against the truncated series, no claim).
+        bch_max_angle: Rotation angles of the BCH inputs are U[0, bch_max_angle) (brief §8:
+            below pi/2 avoids the branch cut of log).
+        run_bch: Run the BCH task.
+        invariance_tolerance: Claim ln_invariance_error: max relative invariance error in
+            float32 (the issue: 1e-5).
+        invariance_tolerance_float64: Claim ln_invariance_error_float64: the same in float64
+            (the issue: 1e-9).
+        mlp_invariance_threshold: Claim mlp_not_invariant: minimum relative invariance error
+            of the MLP (the issue: 0.1).
+        conjugated_mse_tolerance: Claim ln_conjugated_mse_unchanged: maximum
+            |MSE(conjugated) / MSE(plain) - 1| of Lie Neurons (the issue: 5%).
+        mlp_conjugated_mse_factor: Claim mlp_conjugated_mse_grows: minimum MSE(conjugated) /
+            MSE(plain) of the MLP (the issue: 2).
+        equivariance_tolerance: Claim ln_equivariance_error: max relative equivariance error
+            in float32 (the issue: 1e-5).
+        bracket_mse_ratio: Claim bracket_helps_equivariant: MSE(LN-LB, LN-LB, LN-LR) /
+            MSE(LN-LR x 3) must be below this (the issue: "better", i.e. 1).
+        platonic_accuracy_threshold: Claim platonic_rotated_accuracy: minimum accuracy of
+            Lie Neurons on the rotated test sets (the issue: 95%; paper: 99.5%).
+        mlp_rotated_drop: Claim mlp_rotated_accuracy_drops: minimum drop of the MLP's accuracy
+            from plain to rotated test sets (ours, for "far below"; paper: 95.8% -> 36.5%).
+    """
+
+    num_seeds: int = 1
+    mlp_hidden: tuple[int, ...] = (256, 256, 256)  # paper: 3-layer MLP, width 256
+    conjugation_scale: float = 0.5  # paper
+    augment_copies: int = 1  # paper: the training set doubled with one conjugated copy
+    error_samples: int = 256
+    error_trials: int = 20  # brief §6: 10-20 random group elements
+    invariant: LieTaskConfig = LieTaskConfig(steps=800)
+    equivariant: LieTaskConfig = LieTaskConfig(width=32, steps=500)
+    # Samples "generated on the fly" as in the paper: one pass of steps x batch_size samples.
+    platonic: LieTaskConfig = LieTaskConfig(num_train=40_000, width=32, steps=800, batch_size=50)
+    platonic_rotations: int = 10
+    sp4: LieTaskConfig = LieTaskConfig(steps=500)
+    run_sp4: bool = True
+    bch: LieTaskConfig = LieTaskConfig(width=32, steps=600)
+    bch_max_angle: float = math.pi / 2  # brief §8
+    run_bch: bool = True
+    invariance_tolerance: float = 1e-5  # the issue
+    invariance_tolerance_float64: float = 1e-9  # the issue
+    mlp_invariance_threshold: float = 0.1  # the issue
+    conjugated_mse_tolerance: float = 0.05  # the issue
+    mlp_conjugated_mse_factor: float = 2.0  # the issue
+    equivariance_tolerance: float = 1e-5  # the issue
+    bracket_mse_ratio: float = 1.0  # the issue: "fits better"
+    platonic_accuracy_threshold: float = 0.95  # the issue
+    mlp_rotated_drop: float = 0.25  # ours (paper: a drop of 59 points)
+
+    def validate(self) -> None:
+        super().validate()
+        for name in ("num_seeds", "error_samples", "error_trials"):
+            value = getattr(self, name)
+            require(value >= 1, name, "must be >= 1", value)
+        require(self.augment_copies >= 0, "augment_copies", "must be >= 0", self.augment_copies)
+        require(len(self.mlp_hidden) >= 1, "mlp_hidden", "needs at least one layer")
+        require(
+            all(w >= 1 for w in self.mlp_hidden),
+            "mlp_hidden",
+            "widths must be >= 1",
+            self.mlp_hidden,
+        )
+        require(
+            0 < self.conjugation_scale < math.inf,
+            "conjugation_scale",
+            "must be finite and > 0",
+            self.conjugation_scale,
+        )
+        require(
+            self.platonic_rotations >= 1,
+            "platonic_rotations",
+            "must be >= 1",
+            self.platonic_rotations,
+        )
+        require(
+            0 < self.bch_max_angle <= math.pi,
+            "bch_max_angle",
+            "must be in (0, pi]",
+            self.bch_max_angle,
+        )
+        for name in (
+            "invariance_tolerance",
+            "invariance_tolerance_float64",
+            "mlp_invariance_threshold",
+            "conjugated_mse_tolerance",
+            "mlp_conjugated_mse_factor",
+            "equivariance_tolerance",
+            "bracket_mse_ratio",
+            "mlp_rotated_drop",
+        ):
+            value = getattr(self, name)
+            require(value > 0, name, "must be > 0", value)
+        require(
+            0 < self.platonic_accuracy_threshold <= 1,
+            "platonic_accuracy_threshold",
+            "must be in (0, 1]",
+            self.platonic_accuracy_threshold,
+        )
+
+
+QUICK = LieNeuronsStudyConfig()
+FULL = LieNeuronsStudyConfig(
+    num_seeds=3,  # brief §8: mean ± std over at least 3 seeds
+    invariant=LieTaskConfig(num_train=2000, num_test=2000, width=256, steps=4000, lr=1e-3),
+    equivariant=LieTaskConfig(num_train=2000, num_test=2000, width=256, steps=2000, lr=1e-3),
+    platonic=LieTaskConfig(
+        num_train=200_000, num_test=1000, width=256, steps=2000, batch_size=100, lr=1e-3
+    ),  # paper: width 256, batch 100, samples on the fly
+    platonic_rotations=50,  # paper: 500
+    sp4=LieTaskConfig(num_train=2000, num_test=2000, width=256, steps=4000, lr=1e-3),
+    bch=LieTaskConfig(num_train=2000, num_test=2000, width=256, steps=4000, lr=1e-3),
+)
