@@ -5,12 +5,13 @@ Usage::
     perceptrons [--plugin MODULE ...] COMMAND ...
     perceptrons list [models|studies]
     perceptrons info NAME
-    perceptrons reproduce NAME|all [--budget quick|full] [--seed N] [--out DIR]
+    perceptrons reproduce NAME [NAME ...]|all [--budget quick|full] [--seed N] [--out DIR]
                                    [--set FIELD=VALUE ...] [--strict]
 
+``reproduce`` runs the named studies in order (``all``: every registered study, sorted by name).
 ``--set`` takes the fields of the study's config (``perceptrons info NAME`` lists them), dotted
 for nested configs (``--set fit.max_epochs=5``); values are parsed by the field's type (JSON, or
-comma-separated for tuples). With ``all``, every study must have the field.
+comma-separated for tuples). With several studies, every one of them must have the field.
 
 ``--plugin MODULE`` imports a Python module before the command runs, so that models and studies
 it registers (``MODELS.register``, ``register_study``) can be listed and reproduced like the
@@ -67,7 +68,7 @@ def _build_parser() -> argparse.ArgumentParser:
     p_info = sub.add_parser("info", help="config fields, defaults and paper of a model or study")
     p_info.add_argument("name")
     p_rep = sub.add_parser("reproduce", help="run a study (or all) and write its report")
-    p_rep.add_argument("name", help="study name or 'all'")
+    p_rep.add_argument("names", nargs="+", metavar="name", help="study names, or 'all'")
     p_rep.add_argument("--budget", default="quick", choices=list(BUDGETS))
     p_rep.add_argument("--seed", type=int, default=None, help="override the preset's seed")
     p_rep.add_argument("--out", default="reports", help="report folder (default: reports)")
@@ -185,12 +186,15 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def _cmd_reproduce(args: argparse.Namespace) -> int:
-    if args.name == "all":
-        names = STUDIES.names()
-    elif args.name in STUDIES:
-        names = [args.name]
-    else:
-        raise UsageError(STUDIES.unknown_message(args.name) + " or 'all'")
+    names: list[str] = []
+    for name in args.names:
+        if name == "all":
+            wanted = list(STUDIES.names())
+        elif name in STUDIES:
+            wanted = [name]
+        else:
+            raise UsageError(STUDIES.unknown_message(name) + " or 'all'")
+        names += [n for n in wanted if n not in names]
     plans = []
     for name in names:
         study: Study = STUDIES.get(name).obj
