@@ -1,0 +1,340 @@
+"""What a CTR file holds: its schema, the parsed-but-not-encoded rows, read statistics, errors.
+
+Dimension legend: ``rows`` rows of one chunk; ``total`` the number of values of a multi-valued
+column over the chunk's rows.
+
+Three file formats share one `CTRSchema`:
+
+* ``"criteo"``: tab-separated, no header, 40 columns: the label (0/1), 13 integer columns
+  ``I1..I13`` and 26 categorical columns ``C1..C26`` (hexadecimal strings); any field but the
+  label may be empty (missing). Unlabelled files (39 columns) are read with
+  ``require_label=False``.
+* ``"table"``: CSV/TSV with a header line, or Parquet, with a declared label column and
+  categorical, numeric and multi-valued columns (`infer_schema` infers the undeclared ones).
+* ``"cvr"``: the CTI 2023 / Baidu 2023 CVR challenge format, ``log_id \\t t1 \\t t2 \\t t3 \\t
+  sample_info``. Each row belongs to exactly one of three conversion types: the column of that
+  type holds the label ("0" or "1"), the other two hold "-". ``sample_info`` is a space-separated
+  list of ``featid:fieldid`` pairs (both integers); field ``k`` is the column ``f{k}``, and a
+  field may carry several ids (multi-valued).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from perceptrons.config import Config, require
+
+__all__ = [
+    "CRITEO_CATEGORICAL",
+    "CRITEO_NUMERIC",
+    "CVR_FIELD_GROUPS",
+    "CVR_MULTI_VALUED",
+    "CTRDataError",
+    "CTRSchema",
+    "MalformedRowError",
+    "RawChunk",
+    "ReadStats",
+    "criteo_schema",
+    "cvr_schema",
+]
+
+CRITEO_NUMERIC: tuple[str, ...] = tuple(f"I{i}" for i in range(1, 14))
+CRITEO_CATEGORICAL: tuple[str, ...] = tuple(f"C{i}" for i in range(1, 27))
+
+# The FuxiCTR baseline of the Baidu 2023 CVR challenge treats these fields as sequences
+# (brief §2); the others are single categorical fields.
+CVR_MULTI_VALUED: tuple[int, ...] = (10, 17, 18, 20, 22, 25, 26)
+# Field groups of the CVR data (brief §2): user basic info, scene, ad, user multi-value info.
+CVR_FIELD_GROUPS: dict[str, tuple[int, ...]] = {
+    "user": tuple(range(1, 14)),
+    "scene": (14, 15, 16),
+    "ad": tuple(range(17, 25)),
+    "user_multi": (25, 26),
+}
+
+CTRFormat = Literal["criteo", "table", "cvr"]
+
+
+class CTRDataError(ValueError):
+    """A CTR file that cannot be read as declared (missing column, unreadable header, ...)."""
+
+
+class MalformedRowError(CTRDataError):
+    """A row that does not match its format; the message names file, line and column.
+
+    Attributes:
+        path: The file.
+        line: 1-based line of a text file (or row of a Parquet file, then ``unit == "row"``).
+        column: 1-based column, or 0 when the whole row is at fault.
+        column_name: Name of the column ("" when unknown).
+        reason: What is wrong.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        line: int,
+        column: int,
+        column_name: str,
+        reason: str,
+        *,
+        unit: str = "line",
+    ) -> None:
+        self.path, self.line, self.column = path, line, column
+        self.column_name, self.reason, self.unit = column_name, reason, unit
+        where = f"column {column}" + (f" ({column_name})" if column_name else "")
+        super().__init__(f"{path}: {unit} {line}, {where}: {reason}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class CTRSchema(Config):
+    """The columns of a CTR file and how to read them.
+
+    Attributes:
+        format: File format: "criteo", "table" (CSV/TSV/Parquet) or "cvr".
+        label: Name of the 0/1 label column ("label" for criteo and cvr files).
+        categorical: Single-valued categorical columns, in the order of the encoded ids.
+        numeric: Numeric columns (float; empty = missing).
+        multi_valued: Multi-valued categorical columns (a bag of values per row).
+        type_column: Table files: a column holding each row's type (an int >= 0, empty =
+            unknown); None: no types. Criteo files have no types; cvr files always have 3.
+        delimiter: Table files: the column delimiter ("," for CSV, "\\t" for TSV).
+        multi_separator: Table files: the separator of the values inside a multi-valued cell.
+        na_values: Table files: cell texts read as missing (the empty cell always is).
+    """
+
+    format: CTRFormat = "table"
+    label: str = "label"
+    categorical: tuple[str, ...] = ()
+    numeric: tuple[str, ...] = ()
+    multi_valued: tuple[str, ...] = ()
+    type_column: str | None = None
+    delimiter: str = ","
+    multi_separator: str = "|"
+    na_values: tuple[str, ...] = ()
+
+    def validate(self) -> None:
+        names = [self.label, *self.categorical, *self.numeric, *self.multi_valued]
+        if self.type_column is not None:
+            names.append(self.type_column)
+        seen: set[str] = set()
+        for name in names:
+            require(name not in seen, "columns", f"{name!r} is declared twice", name)
+            seen.add(name)
+        require(
+            bool(self.categorical or self.numeric or self.multi_valued),
+            "categorical",
+            "a schema needs at least one feature column",
+        )
+        require(len(self.delimiter) == 1, "delimiter", "must be one character", self.delimiter)
+        require(
+            len(self.multi_separator) == 1 and self.multi_separator != self.delimiter,
+            "multi_separator",
+            "must be one character, not the delimiter",
+            self.multi_separator,
+        )
+        if self.format == "criteo":
+            require(
+                self.numeric == CRITEO_NUMERIC
+                and self.categorical == CRITEO_CATEGORICAL
+                and not self.multi_valued
+                and self.type_column is None
+                and self.label == "label",
+                "format",
+                "a criteo schema has the fixed columns of criteo_schema()",
+            )
+        if self.format == "cvr":
+            for name in (*self.categorical, *self.multi_valued):
+                require(
+                    name.startswith("f") and name[1:].isascii() and name[1:].isdigit(),
+                    "categorical",
+                    "cvr columns are named f<fieldid>",
+                    name,
+                )
+            require(not self.numeric, "numeric", "cvr files have no numeric columns")
+            require(self.type_column is None, "type_column", "cvr types come from t1..t3")
+
+    @property
+    def feature_columns(self) -> tuple[str, ...]:
+        """Categorical, numeric and multi-valued columns, in that order."""
+        return (*self.categorical, *self.numeric, *self.multi_valued)
+
+    @property
+    def has_types(self) -> bool:
+        """Whether rows carry a type (cvr files, or tables with a ``type_column``)."""
+        return self.format == "cvr" or self.type_column is not None
+
+
+def criteo_schema() -> CTRSchema:
+    """The Criteo schema: label, ``I1..I13`` numeric, ``C1..C26`` categorical."""
+    return CTRSchema(
+        format="criteo",
+        label="label",
+        numeric=CRITEO_NUMERIC,
+        categorical=CRITEO_CATEGORICAL,
+        delimiter="\t",
+    )
+
+
+def cvr_schema(
+    fields: tuple[int, ...] | range = range(1, 27),
+    multi_valued: tuple[int, ...] = CVR_MULTI_VALUED,
+) -> CTRSchema:
+    """Schema of a CVR challenge file: columns ``f{k}`` for the field ids ``fields``.
+
+    Args:
+        fields: The field ids (pairs with other field ids are ignored and counted).
+        multi_valued: The fields that may carry several ids in one row; the others must carry
+            at most one (a second one is a malformed row).
+    """
+    fields = tuple(int(f) for f in fields)
+    unknown = sorted(set(multi_valued) - set(fields))
+    if unknown:
+        raise ValueError(f"multi_valued: field {unknown[0]} is not one of the fields")
+    return CTRSchema(
+        format="cvr",
+        label="label",
+        categorical=tuple(f"f{f}" for f in fields if f not in multi_valued),
+        multi_valued=tuple(f"f{f}" for f in fields if f in multi_valued),
+        delimiter="\t",
+    )
+
+
+@dataclass
+class ReadStats:
+    """What a reader saw; filled while it streams (read it after the last chunk).
+
+    Attributes:
+        rows: Rows read and returned.
+        skipped: Malformed rows skipped (``skip_bad_rows=True``); 0 otherwise.
+        blank_lines: Empty lines (not rows) passed over.
+        ignored_pairs: CVR ``featid:fieldid`` pairs of fields outside the schema.
+        errors: The messages of the first `max_errors` skipped rows.
+        max_errors: How many messages to keep.
+    """
+
+    rows: int = 0
+    skipped: int = 0
+    blank_lines: int = 0
+    ignored_pairs: int = 0
+    errors: list[str] = field(default_factory=list)
+    max_errors: int = 20
+
+    def record(self, error: MalformedRowError) -> None:
+        """Count a skipped row and keep its message (up to `max_errors`)."""
+        self.skipped += 1
+        if len(self.errors) < self.max_errors:
+            self.errors.append(str(error))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON summary: rows, skipped, blank_lines, ignored_pairs, errors."""
+        return {
+            "rows": self.rows,
+            "skipped": self.skipped,
+            "blank_lines": self.blank_lines,
+            "ignored_pairs": self.ignored_pairs,
+            "errors": list(self.errors),
+        }
+
+    def summary(self) -> str:
+        """One line, e.g. ``"1,000 rows read, 2 malformed rows skipped"``."""
+        parts = [f"{self.rows:,} rows read"]
+        if self.skipped:
+            parts.append(f"{self.skipped:,} malformed rows skipped")
+        if self.ignored_pairs:
+            parts.append(f"{self.ignored_pairs:,} pairs of unknown fields ignored")
+        return ", ".join(parts)
+
+
+def object_array(values: list[Any]) -> np.ndarray:
+    """A 1-d object array holding ``values`` (strings, None, ...) as they are."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
+@dataclass(eq=False)
+class RawChunk:
+    """Rows of a CTR file, parsed and checked but not yet encoded.
+
+    Attributes:
+        line_numbers: (rows,) int64: the 1-based line (text files) or row (Parquet) of each row.
+        labels: (rows,) float32 in {0, 1}; NaN where the file has no label.
+        categorical: name -> (rows,) object array of str; None marks a missing value.
+        numeric: name -> (rows,) float64; NaN marks a missing value.
+        multi_valued: name -> ``(values, offsets)``: values (total,) object array of str,
+            offsets (rows + 1,) int64; row ``i`` holds ``values[offsets[i]:offsets[i + 1]]``
+            (no values: missing).
+        types: (rows,) int64 type of each row, -1 where unknown.
+        row_ids: (rows,) object array of str (the CVR ``log_id``), or None.
+    """
+
+    line_numbers: np.ndarray
+    labels: np.ndarray
+    categorical: dict[str, np.ndarray]
+    numeric: dict[str, np.ndarray]
+    multi_valued: dict[str, tuple[np.ndarray, np.ndarray]]
+    types: np.ndarray
+    row_ids: np.ndarray | None = None
+
+    @property
+    def num_rows(self) -> int:
+        """Number of rows."""
+        return int(self.labels.shape[0])
+
+    def __len__(self) -> int:
+        return self.num_rows
+
+    def multi_lists(self, name: str) -> list[list[str]]:
+        """The values of a multi-valued column as one list per row."""
+        values, offsets = self.multi_valued[name]
+        return [list(values[a:b]) for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
+
+    @staticmethod
+    def concat(chunks: list[RawChunk]) -> RawChunk:
+        """Rows of ``chunks`` one after the other (all with the same columns)."""
+        if not chunks:
+            raise ValueError("chunks: expected at least one chunk, got none")
+        if len(chunks) == 1:
+            return chunks[0]
+        first = chunks[0]
+        multi: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for name in first.multi_valued:
+            values = np.concatenate([c.multi_valued[name][0] for c in chunks])
+            ends, start = [np.zeros(1, dtype=np.int64)], 0
+            for c in chunks:
+                offsets = c.multi_valued[name][1]
+                ends.append(offsets[1:] + start)
+                start += int(offsets[-1])
+            multi[name] = (values, np.concatenate(ends))
+        row_ids = None
+        if first.row_ids is not None:
+            row_ids = np.concatenate([c.row_ids for c in chunks])  # type: ignore[misc]
+        return RawChunk(
+            line_numbers=np.concatenate([c.line_numbers for c in chunks]),
+            labels=np.concatenate([c.labels for c in chunks]),
+            categorical={
+                k: np.concatenate([c.categorical[k] for c in chunks]) for k in first.categorical
+            },
+            numeric={k: np.concatenate([c.numeric[k] for c in chunks]) for k in first.numeric},
+            multi_valued=multi,
+            types=np.concatenate([c.types for c in chunks]),
+            row_ids=row_ids,
+        )
+
+
+def empty_like_schema(schema: CTRSchema) -> RawChunk:
+    """A chunk of zero rows with the columns of ``schema``."""
+    empty = object_array([])
+    return RawChunk(
+        line_numbers=np.zeros(0, dtype=np.int64),
+        labels=np.zeros(0, dtype=np.float32),
+        categorical={k: empty.copy() for k in schema.categorical},
+        numeric={k: np.zeros(0) for k in schema.numeric},
+        multi_valued={k: (empty.copy(), np.zeros(1, dtype=np.int64)) for k in schema.multi_valued},
+        types=np.zeros(0, dtype=np.int64),
+        row_ids=empty.copy() if schema.format == "cvr" else None,
+    )
