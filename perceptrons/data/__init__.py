@@ -9,6 +9,14 @@
   `bch_series`, `rotation_log_error`), Platonic-solid classification from homographies
   (`platonic_homographies`, `platonic_solid_homographies`), and the adjoint action used to
   build conjugated test sets (`conjugate`, `random_conjugation`, `rotate_camera`).
+* `perceptrons.data.sequences`: seq2seq toy tasks of the AMLP brief (arXiv 2310.09512) with
+  padding and a shared token convention (`PAD`, `MASK`): `copy_task`, `reverse_task`,
+  `sort_task`, `histogram_task`, and the monotone toy `translation_task` through a random
+  `Lexicon` (`make_lexicon`); `make_sequence_task` picks one by name.
+* `perceptrons.data.ctr` (import it by that name): click-through-rate files — streaming
+  readers for Criteo TSV, CSV/TSV/Parquet tables and the CVR challenge format with errors
+  that name file, line and column; fitted, JSON-saved feature encoders that map unseen values
+  to an OOV id; and the synthetic generator with oracle click probabilities (EMOFM brief).
 """
 
 from perceptrons.data.digits import DigitsSplit, load_digits_split
@@ -33,8 +41,36 @@ from perceptrons.data.lie import (
     rotation_log_error,
 )
 from perceptrons.data.loader import TensorLoader
+from perceptrons.data.sequences import (
+    MASK,
+    NUM_SPECIAL_TOKENS,
+    PAD,
+    SEQUENCE_TASKS,
+    Lexicon,
+    Seq2SeqData,
+    copy_task,
+    histogram_task,
+    make_lexicon,
+    make_sequence_task,
+    reverse_task,
+    sort_task,
+    translation_task,
+)
 
 __all__ = [
+    "MASK",
+    "NUM_SPECIAL_TOKENS",
+    "PAD",
+    "SEQUENCE_TASKS",
+    "Lexicon",
+    "Seq2SeqData",
+    "copy_task",
+    "histogram_task",
+    "make_lexicon",
+    "make_sequence_task",
+    "reverse_task",
+    "sort_task",
+    "translation_task",
     "PLATONIC_CENTER",
     "PLATONIC_CLASSES",
     "DigitsSplit",

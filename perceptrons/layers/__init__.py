@@ -15,6 +15,12 @@ explicit ``generator`` for their initial weights, and ``device``/``dtype`` like 
 * `LieLinear`, `LieReLU`, `LieBracket`, `LieMaxPool`, `LieInvariant`, `LieLR`, `LieLB`:
   adjoint-equivariant Lie Neurons layers (Lin et al. 2023) on ``(batch, channels, K[, points])``
   features of a semisimple Lie algebra (`perceptrons.lie`).
+* `AttentiveMLP`: AMLP attention of Jiang et al. (2023), PQuery and Cov variants, linear in
+  the sequence lengths and non-causal; baselines `SoftmaxAttention` (SDPA),
+  `NaiveSoftmaxAttention` and `LinearAttention` with the same interface; `make_attention` by
+  name (`ATTENTION_KINDS`).
+* `largest_saved_tensor_numel`, `saved_tensor_bytes`: what a forward pass saves for backward,
+  a deterministic measure of activation memory.
 """
 
 from perceptrons.layers.activations import (
@@ -23,6 +29,16 @@ from perceptrons.layers.activations import (
     ActivationName,
     Erf,
     get_activation,
+)
+from perceptrons.layers.attention import (
+    ATTENTION_KINDS,
+    AMLPVariant,
+    AttentionKind,
+    AttentiveMLP,
+    LinearAttention,
+    NaiveSoftmaxAttention,
+    SoftmaxAttention,
+    make_attention,
 )
 from perceptrons.layers.deq import (
     DEQLayer,
@@ -44,6 +60,7 @@ from perceptrons.layers.lie import (
     LieReLU,
 )
 from perceptrons.layers.linear import DenseLinear, Parameterization
+from perceptrons.layers.memory import largest_saved_tensor_numel, saved_tensor_bytes
 from perceptrons.layers.mlp import MLP, ResidualMLP
 from perceptrons.layers.shaped import (
     SMOOTH_ACTIVATIONS,
@@ -54,10 +71,14 @@ from perceptrons.layers.shaped import (
 
 __all__ = [
     "ACTIVATIONS",
+    "ATTENTION_KINDS",
     "MLP",
     "SMOOTH_ACTIVATIONS",
+    "AMLPVariant",
     "ActivationLike",
     "ActivationName",
+    "AttentionKind",
+    "AttentiveMLP",
     "DEQLayer",
     "DenseLinear",
     "DivergenceMode",
@@ -71,14 +92,20 @@ __all__ = [
     "LieLinear",
     "LieMaxPool",
     "LieReLU",
+    "LinearAttention",
+    "NaiveSoftmaxAttention",
     "Parameterization",
     "ResidualMLP",
     "ShapedActivation",
     "ShapedReLU",
     "SmoothName",
+    "SoftmaxAttention",
     "SolverInfo",
     "SolverName",
     "anderson_solve",
     "get_activation",
+    "largest_saved_tensor_numel",
+    "make_attention",
     "picard_solve",
+    "saved_tensor_bytes",
 ]

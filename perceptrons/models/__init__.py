@@ -31,9 +31,18 @@ the networks of Li & Nica 2023 (arXiv:2310.12079); ``"deq"`` (`DEQModel`), the d
 equilibrium MLP of Gao et al. 2023 (arXiv:2310.10767); ``"lie_neurons"`` (`LieNeurons`),
 ``"lie_neurons_equivariant"`` (`LieNeuronsEquivariant`) and their baseline ``"lie_mlp"``
 (`LieMLP`), the adjoint-invariant/-equivariant networks of Lin, Zhu & Ghaffari 2023
-(arXiv:2310.04521).
+(arXiv:2310.04521); ``"nar_transformer"`` (`NARTransformer`), the non-autoregressive CMLM
+encoder-decoder with AMLP (or any other) decoder attention of Jiang et al. 2023
+(arXiv:2310.09512), with `CMLMStep` and `mask_predict`.
 """
 
+from perceptrons.models.amlp import (
+    CMLMStep,
+    NARInput,
+    NARTransformer,
+    NARTransformerConfig,
+    mask_predict,
+)
 from perceptrons.models.deq import DEQConfig, DEQModel
 from perceptrons.models.io import load_model, save_model
 from perceptrons.models.lie_neurons import (
@@ -53,6 +62,7 @@ from perceptrons.models.scaling import (
 )
 
 __all__ = [
+    "CMLMStep",
     "DEQConfig",
     "DEQModel",
     "LieMLP",
@@ -63,6 +73,9 @@ __all__ = [
     "LieNeuronsEquivariantConfig",
     "MLPConfig",
     "MLPModel",
+    "NARInput",
+    "NARTransformer",
+    "NARTransformerConfig",
     "ResidualMLPConfig",
     "ResidualMLPModel",
     "ScaledResNetConfig",
@@ -70,5 +83,6 @@ __all__ = [
     "ShapedMLPConfig",
     "ShapedMLPModel",
     "load_model",
+    "mask_predict",
     "save_model",
 ]

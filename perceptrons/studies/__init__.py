@@ -7,6 +7,7 @@ registered with `register_study`) and a README.
 """
 
 from perceptrons.studies import (
+    amlp,  # noqa: F401  (registers "amlp")
     deq_nngp,  # noqa: F401  (registers "deq-nngp")
     lie_neurons,  # noqa: F401  (registers "lie-neurons")
     mlp_digits,  # noqa: F401  (registers "mlp-digits")
