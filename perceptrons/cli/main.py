@@ -7,6 +7,7 @@ Usage::
     perceptrons info NAME
     perceptrons reproduce NAME [NAME ...]|all [--budget quick|full] [--seed N] [--out DIR]
                                    [--set FIELD=VALUE ...] [--strict]
+    perceptrons ctr train|evaluate|predict ...     (see `perceptrons.cli.ctr`)
 
 ``reproduce`` runs the named studies in order (``all``: every registered study, sorted by name).
 ``--set`` takes the fields of the study's config (``perceptrons info NAME`` lists them), dotted
@@ -61,7 +62,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="import MODULE first (it may register models and studies)",
     )
     sub = parser.add_subparsers(
-        dest="command", required=True, parser_class=_Parser, metavar="{list,info,reproduce}"
+        dest="command", required=True, parser_class=_Parser, metavar="{list,info,reproduce,ctr}"
     )
     p_list = sub.add_parser("list", help="list registered models and studies")
     p_list.add_argument("what", nargs="?", choices=["models", "studies"])
@@ -81,6 +82,9 @@ def _build_parser() -> argparse.ArgumentParser:
         help="override a config field (repeatable)",
     )
     p_rep.add_argument("--strict", action="store_true", help="exit 1 when a claim fails")
+    from perceptrons.cli import ctr  # imported here: it imports this module
+
+    ctr.add_parser(sub)
     return parser
 
 
@@ -256,7 +260,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                 importlib.import_module(module)
             except ImportError as err:
                 raise UsageError(f"--plugin {module!r}: cannot import ({err})") from None
-        command = {"list": _cmd_list, "info": _cmd_info, "reproduce": _cmd_reproduce}
+        from perceptrons.cli import ctr
+
+        command = {
+            "list": _cmd_list,
+            "info": _cmd_info,
+            "reproduce": _cmd_reproduce,
+            "ctr": ctr.run,
+        }
         return command[args.command](args)
     except UsageError as err:
         print(f"perceptrons: error: {err}", file=sys.stderr)

@@ -21,6 +21,9 @@ explicit ``generator`` for their initial weights, and ``device``/``dtype`` like 
   name (`ATTENTION_KINDS`).
 * `largest_saved_tensor_numel`, `saved_tensor_bytes`: what a forward pass saves for backward,
   a deterministic measure of activation memory.
+* `FieldEmbedding` (with `CTRFeatures`, `CTRInput`, `as_ctr_input`): the one CTR embedding
+  layer (categorical, pooled multi-valued and numeric fields, first-order weights);
+  `fm_interaction`, `CrossNetV2`, `FieldAttention`, `MixerBlock`: CTR interaction blocks.
 """
 
 from perceptrons.layers.activations import (
@@ -39,6 +42,16 @@ from perceptrons.layers.attention import (
     NaiveSoftmaxAttention,
     SoftmaxAttention,
     make_attention,
+)
+from perceptrons.layers.ctr import (
+    CrossNetV2,
+    CTRFeatures,
+    CTRInput,
+    FieldAttention,
+    FieldEmbedding,
+    MixerBlock,
+    as_ctr_input,
+    fm_interaction,
 )
 from perceptrons.layers.deq import (
     DEQLayer,
@@ -70,6 +83,14 @@ from perceptrons.layers.shaped import (
 )
 
 __all__ = [
+    "CTRFeatures",
+    "CTRInput",
+    "CrossNetV2",
+    "FieldAttention",
+    "FieldEmbedding",
+    "MixerBlock",
+    "as_ctr_input",
+    "fm_interaction",
     "ACTIVATIONS",
     "ATTENTION_KINDS",
     "MLP",

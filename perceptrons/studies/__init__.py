@@ -9,6 +9,7 @@ registered with `register_study`) and a README.
 from perceptrons.studies import (
     amlp,  # noqa: F401  (registers "amlp")
     deq_nngp,  # noqa: F401  (registers "deq-nngp")
+    emofm_ctr,  # noqa: F401  (registers "emofm-ctr")
     lie_neurons,  # noqa: F401  (registers "lie-neurons")
     mlp_digits,  # noqa: F401  (registers "mlp-digits")
     scaling_limits,  # noqa: F401  (registers "scaling-limits")

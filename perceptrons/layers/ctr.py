@@ -1,0 +1,517 @@
+"""Click-through-rate building blocks: the one field embedding layer and the interaction blocks.
+
+Dimension legend: ``b`` rows, ``C`` categorical fields, ``N`` numeric fields, ``M``
+multi-valued fields, ``L_j`` padded length of multi-valued field ``j``, ``F = C + M + N``
+embedded fields, ``k`` = ``embed_dim``, ``h`` heads, ``Q``/``K`` query/key tokens.
+
+Every CTR model of `perceptrons.models.ctr` embeds its input with `FieldEmbedding`:
+
+* a categorical field ``f`` with id ``x_f`` gets the row ``V_f[x_f]`` of its own table;
+* a multi-valued field gets the mean of the rows of its ids, ``PAD_ID = 0`` ignored
+  (``nn.EmbeddingBag``-style masked mean pooling);
+* a numeric field ``n`` with value ``x_n`` gets ``x_n v_n`` (a learned vector scaled by the
+  value, the FuxiCTR convention), so every field is a ``k``-vector: ``E`` is ``(b, F, k)``
+  in the field order categorical, multi-valued, numeric;
+* the first-order (LR) part is ``w_0 + sum_f w_f[x_f] + sum_j mean w_j[ids] + sum_n u_n x_n``.
+
+All categorical and multi-valued tables live in one ``nn.Embedding`` with per-field offsets
+(one gather per batch instead of one per field); ids follow the convention of
+`perceptrons.data.ctr.batch` (``PAD = 0``, ``OOV = 1``, ``MISSING = 2``, values ``>= 3``).
+
+The layers cannot import `perceptrons.data` (the import layering), so the model side has its
+own mirrors: `CTRFeatures` has exactly the fields of ``perceptrons.data.ctr.FeatureSpec``
+(``CTRFeatures.from_spec(spec)`` converts) and `CTRInput` holds the model inputs of a
+``CTRBatch`` (`as_ctr_input` accepts a ``CTRBatch``, its ``to_tensors()`` dict — what a
+`TensorLoader` yields — or a `CTRInput`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from perceptrons.config import Config, require
+
+__all__ = [
+    "CTRFeatures",
+    "CTRInput",
+    "CrossNetV2",
+    "FieldAttention",
+    "FieldEmbedding",
+    "MixerBlock",
+    "as_ctr_input",
+    "fm_interaction",
+]
+
+_PAD_ID = 0
+_NUM_SPECIAL_IDS = 3
+
+
+@dataclass(frozen=True, kw_only=True)
+class CTRFeatures(Config):
+    """The fields a CTR model embeds (mirror of ``perceptrons.data.ctr.FeatureSpec``).
+
+    Attributes:
+        categorical_fields: Names of the C columns of the categorical input.
+        categorical_cardinalities: Ids of categorical field ``i`` lie in ``[0, card_i)``.
+        numeric_fields: Names of the N columns of the numeric input.
+        multi_valued_fields: Names of the M multi-valued fields.
+        multi_valued_cardinalities: Ids of multi-valued field ``j`` lie in ``[0, card_j)``.
+        num_types: Number of row types (0: the data has no types).
+    """
+
+    categorical_fields: tuple[str, ...] = ("user", "item", "context")
+    categorical_cardinalities: tuple[int, ...] = (10, 8, 5)
+    numeric_fields: tuple[str, ...] = ("price",)
+    multi_valued_fields: tuple[str, ...] = ("tags",)
+    multi_valued_cardinalities: tuple[int, ...] = (7,)
+    num_types: int = 3
+
+    def validate(self) -> None:
+        require(
+            len(self.categorical_fields) == len(self.categorical_cardinalities),
+            "categorical_cardinalities",
+            "needs one entry per categorical field",
+            self.categorical_cardinalities,
+        )
+        require(
+            len(self.multi_valued_fields) == len(self.multi_valued_cardinalities),
+            "multi_valued_cardinalities",
+            "needs one entry per multi-valued field",
+            self.multi_valued_cardinalities,
+        )
+        for name in ("categorical_cardinalities", "multi_valued_cardinalities"):
+            for c in getattr(self, name):
+                require(c >= _NUM_SPECIAL_IDS, name, "each must be >= 3 (the special ids)", c)
+        require(self.num_types >= 0, "num_types", "must be >= 0", self.num_types)
+        require(self.num_fields >= 1, "categorical_fields", "needs at least one field in all")
+
+    @classmethod
+    def from_spec(cls, spec: Any) -> CTRFeatures:
+        """The features of a ``FeatureSpec`` (or any object with the same attributes)."""
+        return cls(**{name: getattr(spec, name) for name in cls.__dataclass_fields__})
+
+    @property
+    def num_categorical(self) -> int:
+        """C."""
+        return len(self.categorical_fields)
+
+    @property
+    def num_numeric(self) -> int:
+        """N."""
+        return len(self.numeric_fields)
+
+    @property
+    def num_multi(self) -> int:
+        """M."""
+        return len(self.multi_valued_fields)
+
+    @property
+    def num_fields(self) -> int:
+        """Embedded fields F = C + M + N."""
+        return self.num_categorical + self.num_multi + self.num_numeric
+
+    @property
+    def field_names(self) -> tuple[str, ...]:
+        """Names of the F embedded fields, in embedding order."""
+        return self.categorical_fields + self.multi_valued_fields + self.numeric_fields
+
+    def layout(self) -> str:
+        """The expected input, for error messages."""
+        return (
+            f"CTR rows of shape (batch, fields) with fields = {self.num_fields}: categorical "
+            f"(batch, {self.num_categorical}) int64, numeric (batch, {self.num_numeric}) float, "
+            f"multi_ids {self.num_multi} x (batch, *) int64, multi_lengths "
+            f"(batch, {self.num_multi}) int64"
+        )
+
+
+class CTRInput(NamedTuple):
+    """Model inputs of encoded CTR rows (the feature part of ``CTRBatch``).
+
+    Attributes:
+        categorical: (b, C) int64 ids.
+        numeric: (b, N) floating values.
+        multi_ids: M tensors (b, L_j) int64, padded with ``PAD_ID = 0``.
+        multi_lengths: (b, M) int64 number of ids per row.
+    """
+
+    categorical: Tensor
+    numeric: Tensor
+    multi_ids: tuple[Tensor, ...]
+    multi_lengths: Tensor
+
+
+def _fail(features: CTRFeatures, what: str, exc: type[Exception] = ValueError) -> Exception:
+    return exc(f"{what}; expected {features.layout()}")
+
+
+def as_ctr_input(inputs: Any, features: CTRFeatures) -> CTRInput:
+    """Validate ``inputs`` and return them as a `CTRInput`.
+
+    Args:
+        inputs: A `CTRInput` (or 4-tuple in its order), a ``CTRBatch`` (attributes of the same
+            names) or a ``CTRBatch.to_tensors()`` mapping (keys ``categorical``, ``numeric``,
+            ``multi_lengths``, ``multi_ids.{j}``; extra keys such as ``labels`` are ignored).
+        features: The fields the inputs must match.
+
+    Returns:
+        The validated `CTRInput` (tensors unchanged).
+
+    Raises:
+        TypeError: not one of the accepted containers, a non-tensor, or a wrong dtype.
+        ValueError: a wrong rank or size, different row counts, ids outside
+            ``[0, cardinality)`` or non-finite numeric values. Every message contains
+            ``(batch, fields)`` and the expected layout.
+    """
+    if isinstance(inputs, Mapping):
+        missing = [k for k in ("categorical", "numeric", "multi_lengths") if k not in inputs]
+        missing += [
+            f"multi_ids.{j}" for j in range(features.num_multi) if f"multi_ids.{j}" not in inputs
+        ]
+        if missing:
+            raise _fail(features, f"inputs: missing keys {missing}")
+        parts: tuple[Any, ...] = (
+            inputs["categorical"],
+            inputs["numeric"],
+            tuple(inputs[f"multi_ids.{j}"] for j in range(features.num_multi)),
+            inputs["multi_lengths"],
+        )
+    elif isinstance(inputs, tuple) and not hasattr(inputs, "_fields") and len(inputs) == 4:
+        parts = inputs
+    elif all(hasattr(inputs, k) for k in CTRInput._fields):
+        parts = tuple(getattr(inputs, k) for k in CTRInput._fields)
+    else:
+        raise _fail(features, f"inputs: got {type(inputs).__name__}", TypeError)
+    categorical, numeric, multi_ids, multi_lengths = parts
+    if not isinstance(multi_ids, tuple | list) or len(multi_ids) != features.num_multi:
+        raise _fail(
+            features,
+            f"multi_ids: expected a tuple of {features.num_multi} tensors, got "
+            f"{type(multi_ids).__name__}"
+            + (f" of length {len(multi_ids)}" if isinstance(multi_ids, tuple | list) else ""),
+            TypeError,
+        )
+    named = [("categorical", categorical, features.num_categorical, False)]
+    named.append(("numeric", numeric, features.num_numeric, True))
+    named.append(("multi_lengths", multi_lengths, features.num_multi, False))
+    named += [(f"multi_ids[{j}]", t, None, False) for j, t in enumerate(multi_ids)]
+    rows = None
+    for name, t, width, floating in named:
+        if not isinstance(t, Tensor):
+            raise _fail(features, f"{name}: got {type(t).__name__}, not a tensor", TypeError)
+        if floating and not t.is_floating_point():
+            raise _fail(features, f"{name}: got dtype {t.dtype}", TypeError)
+        if not floating and t.dtype != torch.int64:
+            raise _fail(features, f"{name}: got dtype {t.dtype}", TypeError)
+        if t.dim() != 2 or (width is not None and t.shape[1] != width):
+            raise _fail(features, f"{name}: got shape {tuple(t.shape)}")
+        if rows is None:
+            rows = t.shape[0]
+        elif t.shape[0] != rows:
+            raise _fail(features, f"{name}: got {t.shape[0]} rows, categorical has {rows}")
+    if numeric.numel() and not bool(torch.isfinite(numeric).all()):
+        raise _fail(features, "numeric: non-finite values")
+    columns = [
+        (f"categorical[:, {i}]", categorical[:, i], c)
+        for i, c in enumerate(features.categorical_cardinalities)
+    ]
+    columns += [
+        (f"multi_ids[{j}]", t, c)
+        for j, (t, c) in enumerate(zip(multi_ids, features.multi_valued_cardinalities, strict=True))
+    ]
+    for name, ids, card in columns:
+        if ids.numel() and not bool(((ids >= 0) & (ids < card)).all()):
+            raise _fail(
+                features,
+                f"{name}: ids must lie in [0, {card}), got min {int(ids.min())}, "
+                f"max {int(ids.max())}",
+            )
+    return CTRInput(categorical, numeric, tuple(multi_ids), multi_lengths)
+
+
+class FieldEmbedding(nn.Module):
+    """Per-field embeddings ``(b, F, k)`` and the first-order logit ``(b,)`` of CTR rows.
+
+    Args:
+        features: The fields (see the module docstring for how each kind is embedded).
+        embed_dim: ``k``; 0 builds no vector tables (a first-order-only model).
+        first_order: Build the first-order weights and bias.
+        embed_std: Standard deviation of the normal initial embeddings.
+        device: Device of the parameters.
+        dtype: Floating dtype of the parameters.
+        generator: Generator the initial embeddings are drawn from.
+
+    Attributes:
+        offsets: Python list, the first row of each categorical / multi-valued field's block.
+        embedding: ``nn.Embedding(sum of cardinalities, k)`` or ``None``.
+        numeric_vectors: ``(N, k)`` parameter ``v_n`` or ``None``.
+        weights: ``nn.Embedding(sum of cardinalities, 1)`` first-order weights or ``None``.
+        numeric_weights: ``(N,)`` first-order numeric weights ``u_n`` or ``None``.
+        bias: Scalar parameter ``w_0`` or ``None``.
+
+    First-order weights start at zero (a zero logit), embeddings at ``N(0, embed_std^2)``.
+    """
+
+    def __init__(
+        self,
+        features: CTRFeatures,
+        embed_dim: int,
+        *,
+        first_order: bool = True,
+        embed_std: float = 0.01,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        if embed_dim < 0:
+            raise ValueError(f"embed_dim: expected an int >= 0, got {embed_dim}")
+        if embed_dim == 0 and not first_order:
+            raise ValueError("embed_dim: 0 together with first_order=False embeds nothing")
+        self.features, self.embed_dim = features, embed_dim
+        cards = features.categorical_cardinalities + features.multi_valued_cardinalities
+        self.offsets = [0, *torch.tensor(cards, dtype=torch.long).cumsum(0).tolist()[:-1]]
+        total = sum(cards)
+        kw = {"device": device, "dtype": dtype}
+        self.embedding = self.numeric_vectors = None
+        self.weights = self.numeric_weights = self.bias = None
+        if embed_dim:
+            if total:
+                self.embedding = nn.Embedding(total, embed_dim, **kw)
+                nn.init.normal_(self.embedding.weight, std=embed_std, generator=generator)
+            if features.num_numeric:
+                self.numeric_vectors = nn.Parameter(
+                    torch.empty(features.num_numeric, embed_dim, **kw)
+                )
+                nn.init.normal_(self.numeric_vectors, std=embed_std, generator=generator)
+        if first_order:
+            if total:
+                self.weights = nn.Embedding(total, 1, **kw)
+                nn.init.zeros_(self.weights.weight)
+            if features.num_numeric:
+                self.numeric_weights = nn.Parameter(torch.zeros(features.num_numeric, **kw))
+            self.bias = nn.Parameter(torch.zeros((), **kw))
+
+    @property
+    def num_fields(self) -> int:
+        """F."""
+        return self.features.num_fields
+
+    def _pooled(self, table: nn.Embedding, x: CTRInput) -> Tensor:
+        """Rows of ``table`` for every categorical / multi-valued field: ``(b, C + M, d)``."""
+        c = self.features.num_categorical
+        parts = []
+        if c:
+            offsets = torch.tensor(self.offsets[:c], device=x.categorical.device)
+            parts.append(table(x.categorical + offsets))
+        for j, ids in enumerate(x.multi_ids):
+            mask = (ids != _PAD_ID).unsqueeze(-1).to(table.weight.dtype)  # (b, L, 1)
+            vectors = table(ids + self.offsets[c + j]) * mask
+            parts.append((vectors.sum(1) / mask.sum(1).clamp_min(1.0)).unsqueeze(1))
+        return torch.cat(parts, dim=1)
+
+    def forward(self, x: CTRInput) -> Tensor:
+        """Field embeddings ``(b, F, k)`` of a validated `CTRInput` (see `as_ctr_input`)."""
+        if not self.embed_dim:
+            raise RuntimeError("FieldEmbedding: built with embed_dim=0, no embeddings")
+        parts = []
+        if self.embedding is not None:
+            parts.append(self._pooled(self.embedding, x))
+        if self.numeric_vectors is not None:
+            values = x.numeric.to(self.numeric_vectors.dtype)
+            parts.append(values.unsqueeze(-1) * self.numeric_vectors)
+        return torch.cat(parts, dim=1)
+
+    def first_order(self, x: CTRInput) -> Tensor:
+        """The first-order logit ``w_0 + sum of field weights``: ``(b,)``."""
+        if self.bias is None:
+            raise RuntimeError("FieldEmbedding: built with first_order=False")
+        out = self.bias.expand(x.categorical.shape[0])
+        if self.weights is not None:
+            out = out + self._pooled(self.weights, x).sum(dim=(1, 2))
+        if self.numeric_weights is not None:
+            out = out + x.numeric.to(self.numeric_weights.dtype) @ self.numeric_weights
+        return out
+
+
+def fm_interaction(embeddings: Tensor) -> Tensor:
+    """Factorisation-machine pairwise term ``sum_{f < g} <e_f, e_g>``: ``(b, F, k) -> (b,)``.
+
+    .. math::
+
+        \\tfrac12 \\sum_d \\Big[\\big(\\textstyle\\sum_f e_{fd}\\big)^2
+        - \\textstyle\\sum_f e_{fd}^2\\Big]
+    """
+    square_of_sum = embeddings.sum(dim=1).pow(2)
+    sum_of_square = embeddings.pow(2).sum(dim=1)
+    return 0.5 * (square_of_sum - sum_of_square).sum(dim=-1)
+
+
+def _linear(
+    in_features: int,
+    out_features: int,
+    generator: torch.Generator | None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+    *,
+    bias: bool = True,
+) -> nn.Linear:
+    """``nn.Linear`` with PyTorch's default initialisation drawn from ``generator``."""
+    layer = nn.Linear(in_features, out_features, bias=bias, device=device, dtype=dtype)
+    bound = 1.0 / math.sqrt(in_features)
+    nn.init.uniform_(layer.weight, -bound, bound, generator=generator)
+    if bias:
+        nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+    return layer
+
+
+class CrossNetV2(nn.Module):
+    """DCN-V2 cross network (Wang et al. 2021, arXiv:2008.13535), full-rank: ``(b, d) -> (b, d)``.
+
+    .. math::
+
+        x_{l+1} = x_0 \\odot (W_l x_l + b_l) + x_l
+
+    Args:
+        in_features: ``d``.
+        num_layers: Number of cross layers.
+        device: Device of the parameters.
+        dtype: Floating dtype of the parameters.
+        generator: Generator of the initial weights.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        num_layers: int,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(
+            _linear(in_features, in_features, generator, device, dtype) for _ in range(num_layers)
+        )
+
+    def forward(self, x0: Tensor) -> Tensor:
+        """Cross ``x0`` (b, d) with itself ``num_layers`` times: (b, d)."""
+        x = x0
+        for layer in self.layers:
+            x = x0 * layer(x) + x
+        return x
+
+
+class FieldAttention(nn.Module):
+    """Multi-head (cross-)attention between token sets: ``(b, Q, d), (b, K, d) -> (b, Q, d)``.
+
+    .. math::
+
+        \\mathrm{Attn}(X, Y) = \\mathrm{softmax}\\big((X W_Q)(Y W_K)^\\top / \\sqrt{d_h}
+        + \\mathrm{mask}\\big)(Y W_V)\\, W_O
+
+    Args:
+        dim: Token width ``d``.
+        num_heads: ``h``; ``d`` must be divisible by it.
+        out_projection: Apply ``W_O`` (AutoInt has none; the mixers do).
+        device: Device of the parameters.
+        dtype: Floating dtype of the parameters.
+        generator: Generator of the initial weights.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        *,
+        out_projection: bool = True,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"num_heads: {num_heads} does not divide the width {dim}")
+        self.num_heads = num_heads
+        self.query, self.key, self.value = (
+            _linear(dim, dim, generator, device, dtype, bias=False) for _ in range(3)
+        )
+        self.out = _linear(dim, dim, generator, device, dtype) if out_projection else None
+
+    def forward(self, x: Tensor, y: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+        """Queries from ``x`` (b, Q, d) attend to ``y`` (b, K, d) (default ``x``).
+
+        ``mask``: optional (Q, K) bool, True where a query may attend to a key; every query
+        needs at least one allowed key.
+        """
+        y = x if y is None else y
+        b, q, d = x.shape
+        h = self.num_heads
+
+        def heads(t: Tensor) -> Tensor:
+            return t.reshape(b, t.shape[1], h, d // h).transpose(1, 2)  # (b, h, n, d_h)
+
+        out = F.scaled_dot_product_attention(
+            heads(self.query(x)), heads(self.key(y)), heads(self.value(y)), attn_mask=mask
+        )
+        out = out.transpose(1, 2).reshape(b, q, d)
+        return out if self.out is None else self.out(out)
+
+
+class MixerBlock(nn.Module):
+    """Pre-LayerNorm cross-attention mixer with a channel MLP: ``(b, n, d) -> (b, n, d)``.
+
+    .. math::
+
+        h' = h + \\mathrm{Attn}(\\mathrm{LN}(h), \\mathrm{LN}(h); \\mathrm{mask}), \\qquad
+        h'' = h' + \\mathrm{MLP}(\\mathrm{LN}(h'))
+
+    The "across-token" view (attention over fields or types) alternates with the "inside-token"
+    channel MLP, the transformer layout of the EMOFM mixers (brief §4, a reconstruction).
+
+    Args:
+        dim: Token width ``d``.
+        num_heads: Attention heads.
+        mlp_ratio: Hidden width of the channel MLP over ``d``.
+        dropout: Dropout after the attention and the MLP.
+        device: Device of the parameters.
+        dtype: Floating dtype of the parameters.
+        generator: Generator of the initial weights.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        *,
+        mlp_ratio: float = 2.0,
+        dropout: float = 0.0,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        kw = {"device": device, "dtype": dtype}
+        hidden = max(1, round(dim * mlp_ratio))
+        self.norm1 = nn.LayerNorm(dim, **kw)
+        self.attention = FieldAttention(dim, num_heads, generator=generator, **kw)
+        self.norm2 = nn.LayerNorm(dim, **kw)
+        self.mlp = nn.Sequential(
+            _linear(dim, hidden, generator, **kw),
+            nn.GELU(),
+            _linear(hidden, dim, generator, **kw),
+        )
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, h: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Mix the tokens of ``h`` (b, n, d); ``mask`` (n, n) bool as in `FieldAttention`."""
+        z = self.norm1(h)
+        h = h + self.drop(self.attention(z, z, mask))
+        return h + self.drop(self.mlp(self.norm2(h)))

@@ -1,0 +1,711 @@
+"""Click-through-rate models: the standard baselines and EMOFM, all on one `FieldEmbedding`.
+
+Paper: Yujian Li & Kai Wu, *EMOFM: Ensemble MLP mOdel with Feature-based Mixers for
+Click-Through Rate Prediction*, CTI 2023 competition report, arXiv:2310.04482 (project brief
+``emofm-ctr.md``). The paper body is not available: EMOFM here is **our reconstruction** (brief
+§4), built from the blocks the author names (WM, AM, HM, field-wise and type-wise mixers,
+ensemble); the equations, sizes and the ensemble composition are ours.
+
+Dimension legend: ``b`` rows, ``F`` embedded fields, ``k`` = ``embed_dim``, ``T`` types,
+``d1`` = ``field_dim``, ``d2`` = ``type_dim``.
+
+Input (every model): encoded rows as a `perceptrons.layers.ctr.CTRInput`, a
+``perceptrons.data.ctr.CTRBatch`` or its ``to_tensors()`` dict (what a `TensorLoader` yields);
+see `perceptrons.layers.ctr.as_ctr_input`. Row types are never read by a model (they are
+hidden at test time); `CTRStep` reads them from the batch for the auxiliary losses. The config
+holds the fields as a nested `CTRFeatures` (``CTRFeatures.from_spec(feature_spec)``).
+
+Output: the baselines return click logits ``(b,)``; ``"emofm"`` returns a dict (see `EMOFM`).
+
+Baselines (definitions of FuxiCTR / DeepCTR-Torch, brief §5):
+
+* ``"lr"``: ``w_0 + sum_f w_f[x_f]``;
+* ``"fm"``: LR + ``sum_{f<g} <e_f, e_g>`` (Rendle 2010);
+* ``"dnn"``: ``MLP(flatten(E))`` (= EMOFM's WM, no LR term);
+* ``"deepfm"``: LR + FM + DNN, one shared embedding (Guo et al. 2017);
+* ``"dcnv2"``: full-rank cross network `CrossNetV2` on ``flatten(E)`` and an MLP, "parallel"
+  (both read ``flatten(E)``, outputs concatenated, FuxiCTR's default) or "stacked" (the MLP
+  reads the cross output) (Wang et al. 2021); no low-rank / mixture-of-experts variant;
+* ``"autoint"``: AutoInt+ (Song et al. 2019): interacting layers ``ReLU(MHSA(H) + H W_res)``
+  over the fields (no output projection, as in the paper), a linear readout of the flattened
+  result, plus a DNN logit when ``use_dnn`` and an LR logit when ``use_lr``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal, TypeAlias
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from perceptrons.config import Config, require
+from perceptrons.layers import MLP
+from perceptrons.layers.ctr import (
+    CrossNetV2,
+    CTRFeatures,
+    CTRInput,
+    FieldAttention,
+    FieldEmbedding,
+    MixerBlock,
+    _linear,
+    as_ctr_input,
+    fm_interaction,
+)
+from perceptrons.registry import MODELS
+
+__all__ = [
+    "EMOFM",
+    "CTRModel",
+    "CTRModelConfig",
+    "CTRStep",
+    "DCNv2",
+    "DCNv2Config",
+    "DNN",
+    "DNNConfig",
+    "DeepFM",
+    "DeepFMConfig",
+    "EMOFMConfig",
+    "FM",
+    "FMConfig",
+    "LR",
+    "LRConfig",
+    "AutoInt",
+    "AutoIntConfig",
+    "type_known_logits",
+]
+
+PAPER = (
+    "Li & Wu, EMOFM: Ensemble MLP mOdel with Feature-based Mixers for Click-Through Rate "
+    "Prediction, arXiv:2310.04482"
+)
+NormName: TypeAlias = Literal["none", "layernorm", "batchnorm"]
+_NORMS = {"none": None, "layernorm": nn.LayerNorm, "batchnorm": nn.BatchNorm1d}
+_INPUT_SHAPE = ("batch", "fields")
+
+
+# ------------------------------------------------------------------------------ configs
+@dataclass(frozen=True, kw_only=True)
+class CTRModelConfig(Config):
+    """Fields shared by every CTR model config.
+
+    Attributes:
+        features: The embedded fields (``CTRFeatures.from_spec(FeatureSpec)``); the default
+            is a tiny 5-field example with every kind of field.
+        embed_dim: Embedding size k (BARS uses 10, the CVR baseline 64; brief §5).
+        embed_std: Standard deviation of the initial embeddings.
+    """
+
+    features: CTRFeatures = CTRFeatures()
+    embed_dim: int = 16
+    embed_std: float = 0.01
+
+    def validate(self) -> None:
+        require(self.embed_dim >= 1, "embed_dim", "must be >= 1", self.embed_dim)
+        require(self.embed_std > 0, "embed_std", "must be > 0", self.embed_std)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _DeepConfig(CTRModelConfig):
+    """Fields of the models with an MLP tower.
+
+    Attributes:
+        hidden_features: Hidden widths of the MLP (FuxiCTR's DNN uses (400, 400, 400)).
+        activation: Hidden activation name.
+        norm: Normalisation before each activation: "none", "layernorm" or "batchnorm".
+        dropout: Dropout after each hidden activation, in [0, 1) (brief: 0.1).
+    """
+
+    hidden_features: tuple[int, ...] = (128, 64)
+    activation: str = "relu"
+    norm: NormName = "none"
+    dropout: float = 0.0
+
+    def validate(self) -> None:
+        super().validate()
+        for w in self.hidden_features:
+            require(w >= 1, "hidden_features", "each width must be >= 1", self.hidden_features)
+        require(0.0 <= self.dropout < 1.0, "dropout", "must be in [0, 1)", self.dropout)
+
+
+@dataclass(frozen=True, kw_only=True)
+class LRConfig(CTRModelConfig):
+    """Logistic regression (first-order only); ``embed_dim`` and ``embed_std`` are unused."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class FMConfig(CTRModelConfig):
+    """Factorisation machine."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DNNConfig(_DeepConfig):
+    """Embedding + MLP (EMOFM's WM)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeepFMConfig(_DeepConfig):
+    """DeepFM: LR + FM + DNN on one embedding."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class DCNv2Config(_DeepConfig):
+    """DCN-V2.
+
+    Attributes:
+        num_cross_layers: Cross layers of `CrossNetV2`.
+        structure: "parallel" (cross and MLP both read the embeddings, FuxiCTR's default) or
+            "stacked" (the MLP reads the cross network's output).
+    """
+
+    num_cross_layers: int = 3
+    structure: Literal["parallel", "stacked"] = "parallel"
+
+    def validate(self) -> None:
+        super().validate()
+        require(self.num_cross_layers >= 1, "num_cross_layers", "must be >= 1")
+
+
+@dataclass(frozen=True, kw_only=True)
+class AutoIntConfig(_DeepConfig):
+    """AutoInt+ (with ``use_dnn``) or AutoInt.
+
+    Attributes:
+        num_attention_layers: Interacting layers.
+        num_heads: Attention heads; must divide ``embed_dim``.
+        use_dnn: Add the DNN logit (AutoInt+).
+        use_lr: Add the first-order logit.
+    """
+
+    num_attention_layers: int = 2
+    num_heads: int = 2
+    use_dnn: bool = True
+    use_lr: bool = False
+
+    def validate(self) -> None:
+        super().validate()
+        require(self.num_attention_layers >= 1, "num_attention_layers", "must be >= 1")
+        require(self.num_heads >= 1, "num_heads", "must be >= 1", self.num_heads)
+        require(self.embed_dim % self.num_heads == 0, "num_heads", "must divide embed_dim")
+
+
+@dataclass(frozen=True, kw_only=True)
+class EMOFMConfig(_DeepConfig):
+    """EMOFM (our reconstruction, brief §4); the switches give the ablations.
+
+    ``hidden_features`` is the MLP of the WM ensemble member, ``type_hidden_features`` that of
+    each type branch and of the AM.
+
+    Attributes:
+        field_dim: d1, width of each field token after stage-1 extraction.
+        num_mixer_blocks: Field-mixer blocks stacked in stage 1 (brief: 1-2).
+        num_heads: Attention heads of both mixers; must divide field_dim and type_dim.
+        mixer_keys: Keys of the field mixer: "all" fields, or "cross": only fields of other
+            groups (needs ``field_groups``).
+        field_groups: Group id of each embedded field (order: categorical, multi-valued,
+            numeric), used by ``mixer_keys="cross"``; () puts every field in its own group.
+        type_dim: d2, width of each type branch.
+        type_hidden_features: Hidden widths of each type branch MLP and of the AM.
+        field_mixer: Use the field-wise mixer in stage 1 (else: extraction only).
+        type_mixer: Use the type-wise mixer in stage 2.
+        type_model: Use the auxiliary type model (AM) to weight the type heads; without it the
+            heads are averaged uniformly.
+        type_model_stop_gradient: The AM reads detached embeddings (its loss does not shape
+            the shared embedding).
+        ensemble: Average the HM's probability with a WM (DNN) member's.
+    """
+
+    field_dim: int = 16
+    num_mixer_blocks: int = 1
+    num_heads: int = 2
+    mixer_keys: Literal["all", "cross"] = "all"
+    field_groups: tuple[int, ...] = ()
+    type_dim: int = 32
+    type_hidden_features: tuple[int, ...] = (64,)
+    field_mixer: bool = True
+    type_mixer: bool = True
+    type_model: bool = True
+    type_model_stop_gradient: bool = False
+    ensemble: bool = True
+
+    def validate(self) -> None:
+        super().validate()
+        require(self.field_dim >= 1, "field_dim", "must be >= 1", self.field_dim)
+        require(self.type_dim >= 1, "type_dim", "must be >= 1", self.type_dim)
+        require(self.num_mixer_blocks >= 1, "num_mixer_blocks", "must be >= 1")
+        require(self.num_heads >= 1, "num_heads", "must be >= 1", self.num_heads)
+        if self.field_mixer:
+            require(self.field_dim % self.num_heads == 0, "num_heads", "must divide field_dim")
+        if self.type_mixer:
+            require(self.type_dim % self.num_heads == 0, "num_heads", "must divide type_dim")
+        require(
+            self.type_model is False or self.features.num_types >= 2,
+            "type_model",
+            "needs features.num_types >= 2",
+            self.type_model,
+        )
+        if self.mixer_keys == "cross":
+            require(
+                len(self.field_groups) == self.features.num_fields,
+                "field_groups",
+                f"needs one group per embedded field ({self.features.num_fields})",
+                self.field_groups,
+            )
+            require(
+                len(set(self.field_groups)) >= 2,
+                "field_groups",
+                "needs >= 2 groups for cross keys",
+                self.field_groups,
+            )
+        elif self.field_groups:
+            require(False, "field_groups", "is only used with mixer_keys='cross'")
+
+
+# ------------------------------------------------------------------------------ base class
+class CTRModel(nn.Module):
+    """Shared model protocol of the CTR models (input checks, example input, embedding).
+
+    Subclasses build their parts in ``__init__`` after calling ``super().__init__`` and
+    implement ``_forward(x: CTRInput)``.
+    """
+
+    config: CTRModelConfig
+
+    def __init__(
+        self,
+        config: CTRModelConfig,
+        *,
+        embed: bool = True,
+        first_order: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.features = config.features
+        self.input_shape: tuple[str | int, ...] = _INPUT_SHAPE
+        self.embedding = FieldEmbedding(
+            config.features,
+            config.embed_dim if embed else 0,
+            first_order=first_order,
+            embed_std=config.embed_std,
+            generator=generator,
+        )
+
+    @property
+    def flat_dim(self) -> int:
+        """``F * k``, the width of the flattened embeddings."""
+        return self.features.num_fields * self.config.embed_dim
+
+    def _mlp(self, in_features: int, hidden: tuple[int, ...], out: int, generator: Any) -> MLP:
+        config = self.config
+        assert isinstance(config, _DeepConfig)
+        return MLP(
+            in_features,
+            hidden,
+            out,
+            act_layer=config.activation,
+            norm_layer=_NORMS[config.norm],
+            dropout=config.dropout,
+            generator=generator,
+        )
+
+    # -------------------------------------------------------------- model protocol
+    def example_input(
+        self, batch_size: int, *, generator: torch.Generator | None = None
+    ) -> CTRInput:
+        """Random valid rows: uniform ids (some OOV / MISSING), 1-3 ids per multi-valued field."""
+        fs = self.features
+        device = next(self.parameters()).device
+        dtype = next(self.parameters()).dtype
+        cat = [
+            torch.randint(1, c, (batch_size, 1), generator=generator)
+            for c in fs.categorical_cardinalities
+        ]
+        categorical = torch.cat(cat, 1) if cat else torch.zeros(batch_size, 0, dtype=torch.long)
+        numeric = torch.randn(batch_size, fs.num_numeric, generator=generator, dtype=dtype)
+        multi, lengths = [], []
+        for c in fs.multi_valued_cardinalities:
+            length = torch.randint(1, 4, (batch_size,), generator=generator)
+            ids = torch.randint(1, c, (batch_size, 3), generator=generator)
+            ids = ids.masked_fill(torch.arange(3) >= length[:, None], 0)
+            multi.append(ids.to(device))
+            lengths.append(length)
+        multi_lengths = (
+            torch.stack(lengths, 1) if lengths else torch.zeros(batch_size, 0, dtype=torch.long)
+        )
+        return CTRInput(
+            categorical.to(device), numeric.to(device), tuple(multi), multi_lengths.to(device)
+        )
+
+    def invalid_inputs(self) -> list[tuple[str, Any]]:
+        """Inputs that must be rejected with an error naming ``(batch, fields)``."""
+        x = self.example_input(2, generator=torch.Generator().manual_seed(0))
+        cases: list[tuple[str, Any]] = [
+            ("a bare tensor", x.categorical),
+            ("a nested list", [t.tolist() for t in (x.categorical, x.numeric)]),
+            ("categorical with an extra dimension", x._replace(categorical=x.categorical[None])),
+            ("categorical without batch dimension", x._replace(categorical=x.categorical[0])),
+            ("floating categorical ids", x._replace(categorical=x.categorical.float())),
+            ("int32 categorical ids", x._replace(categorical=x.categorical.int())),
+            ("different row counts", x._replace(numeric=x.numeric[:1])),
+            ("a missing multi-valued field", x._replace(multi_ids=x.multi_ids[:-1])),
+            ("a dict without keys", {"labels": x.categorical}),
+        ]
+        if self.features.num_categorical:
+            too_big = x.categorical.clone()
+            too_big[0, 0] = self.features.categorical_cardinalities[0]
+            negative = x.categorical.clone()
+            negative[1, -1] = -1
+            cases.append(("an id >= cardinality", x._replace(categorical=too_big)))
+            cases.append(("a negative id", x._replace(categorical=negative)))
+        if self.features.num_numeric:
+            nan = x.numeric.clone()
+            nan[0, 0] = float("nan")
+            cases.append(("NaN numeric value", x._replace(numeric=nan)))
+            cases.append(("integer numeric values", x._replace(numeric=x.numeric.long())))
+        if self.features.num_multi:
+            ids = list(x.multi_ids)
+            ids[0] = ids[0].clone()
+            ids[0][0, 0] = self.features.multi_valued_cardinalities[0]
+            cases.append(("a multi-valued id >= cardinality", x._replace(multi_ids=tuple(ids))))
+        return cases
+
+    def forward(self, inputs: Any) -> Any:
+        """Click logits of encoded rows.
+
+        Args:
+            inputs: A `CTRInput`, ``CTRBatch`` or ``CTRBatch.to_tensors()`` dict of ``b`` rows.
+
+        Returns:
+            Logits ``(b,)`` (``"emofm"``: a dict, see `EMOFM`).
+
+        Raises:
+            TypeError, ValueError: malformed inputs (see `as_ctr_input`); the message contains
+                ``(batch, fields)`` and the expected layout.
+        """
+        return self._forward(as_ctr_input(inputs, self.features))
+
+    def _forward(self, x: CTRInput) -> Any:
+        raise NotImplementedError
+
+
+# ------------------------------------------------------------------------------ baselines
+@MODELS.register("lr", config=LRConfig, summary="CTR logistic regression (first-order only)")
+class LR(CTRModel):
+    """Logistic regression ``w_0 + sum_f w_f[x_f]``: rows -> logits ``(b,)``."""
+
+    def __init__(self, config: LRConfig, *, generator: torch.Generator | None = None) -> None:
+        super().__init__(config, embed=False, generator=generator)
+
+    def _forward(self, x: CTRInput) -> Tensor:
+        return self.embedding.first_order(x)
+
+
+@MODELS.register("fm", config=FMConfig, summary="CTR factorisation machine (Rendle 2010)")
+class FM(CTRModel):
+    """Factorisation machine: LR + ``sum_{f<g} <e_f, e_g>``: rows -> logits ``(b,)``."""
+
+    def __init__(self, config: FMConfig, *, generator: torch.Generator | None = None) -> None:
+        super().__init__(config, generator=generator)
+
+    def _forward(self, x: CTRInput) -> Tensor:
+        return self.embedding.first_order(x) + fm_interaction(self.embedding(x))
+
+
+@MODELS.register("dnn", config=DNNConfig, summary="CTR embedding + MLP (EMOFM's WM)")
+class DNN(CTRModel):
+    """``MLP(flatten(E))``: rows -> logits ``(b,)``."""
+
+    def __init__(self, config: DNNConfig, *, generator: torch.Generator | None = None) -> None:
+        super().__init__(config, first_order=False, generator=generator)
+        self.mlp = self._mlp(self.flat_dim, config.hidden_features, 1, generator)
+
+    def _forward(self, x: CTRInput) -> Tensor:
+        return self.mlp(self.embedding(x).flatten(1)).squeeze(-1)
+
+
+@MODELS.register("deepfm", config=DeepFMConfig, summary="DeepFM: LR + FM + DNN (Guo et al. 2017)")
+class DeepFM(CTRModel):
+    """LR + FM + ``MLP(flatten(E))`` on one embedding: rows -> logits ``(b,)``."""
+
+    def __init__(self, config: DeepFMConfig, *, generator: torch.Generator | None = None) -> None:
+        super().__init__(config, generator=generator)
+        self.mlp = self._mlp(self.flat_dim, config.hidden_features, 1, generator)
+
+    def _forward(self, x: CTRInput) -> Tensor:
+        e = self.embedding(x)
+        deep = self.mlp(e.flatten(1)).squeeze(-1)
+        return self.embedding.first_order(x) + fm_interaction(e) + deep
+
+
+@MODELS.register("dcnv2", config=DCNv2Config, summary="DCN-V2 cross network + MLP (Wang 2021)")
+class DCNv2(CTRModel):
+    """Cross network and MLP on ``flatten(E)``, parallel or stacked: rows -> logits ``(b,)``."""
+
+    def __init__(self, config: DCNv2Config, *, generator: torch.Generator | None = None) -> None:
+        super().__init__(config, first_order=False, generator=generator)
+        d = self.flat_dim
+        self.cross = CrossNetV2(d, config.num_cross_layers, generator=generator)
+        hidden = config.hidden_features
+        # the MLP ends with its last hidden width (ReLU applied in forward), then one head
+        self.mlp = self._mlp(d, hidden[:-1], hidden[-1], generator) if hidden else None
+        if config.structure == "parallel":
+            head_in = d + (hidden[-1] if hidden else 0)
+        else:
+            head_in = hidden[-1] if hidden else d
+        self.head = _linear(head_in, 1, generator)
+
+    def _forward(self, x: CTRInput) -> Tensor:
+        e = self.embedding(x).flatten(1)
+        crossed = self.cross(e)
+        if self.mlp is None:
+            h = crossed
+        elif self.config.structure == "parallel":
+            h = torch.cat([crossed, F.relu(self.mlp(e))], dim=-1)
+        else:
+            h = F.relu(self.mlp(crossed))
+        return self.head(h).squeeze(-1)
+
+
+@MODELS.register("autoint", config=AutoIntConfig, summary="AutoInt+: self-attention over fields")
+class AutoInt(CTRModel):
+    """Interacting layers over the fields (+ DNN, + LR): rows -> logits ``(b,)``."""
+
+    def __init__(self, config: AutoIntConfig, *, generator: torch.Generator | None = None) -> None:
+        super().__init__(config, first_order=config.use_lr, generator=generator)
+        k = config.embed_dim
+        self.attention = nn.ModuleList(
+            FieldAttention(k, config.num_heads, out_projection=False, generator=generator)
+            for _ in range(config.num_attention_layers)
+        )
+        self.residual = nn.ModuleList(
+            _linear(k, k, generator, bias=False) for _ in range(config.num_attention_layers)
+        )
+        self.head = _linear(self.flat_dim, 1, generator)
+        self.mlp = (
+            self._mlp(self.flat_dim, config.hidden_features, 1, generator)
+            if config.use_dnn
+            else None
+        )
+
+    def _forward(self, x: CTRInput) -> Tensor:
+        e = self.embedding(x)
+        h = e
+        for attention, residual in zip(self.attention, self.residual, strict=True):
+            h = F.relu(attention(h) + residual(h))
+        out = self.head(h.flatten(1)).squeeze(-1)
+        if self.mlp is not None:
+            out = out + self.mlp(e.flatten(1)).squeeze(-1)
+        if self.config.use_lr:
+            out = out + self.embedding.first_order(x)
+        return out
+
+
+# ------------------------------------------------------------------------------ EMOFM
+def _mixture_logit(logits: Tensor, log_weights: Tensor) -> Tensor:
+    """``logit(sum_i w_i sigmoid(l_i))`` along the last dim, computed in log space."""
+    log_p = torch.logsumexp(log_weights + F.logsigmoid(logits), dim=-1)
+    log_q = torch.logsumexp(log_weights + F.logsigmoid(-logits), dim=-1)
+    return log_p - log_q
+
+
+@MODELS.register(
+    "emofm",
+    config=EMOFMConfig,
+    paper=PAPER,
+    summary="EMOFM: field/type-wise mixers, auxiliary type model, ensemble (reconstruction)",
+)
+class EMOFM(CTRModel):
+    """EMOFM (reconstruction): hierarchical MLPs with field and type mixers, an AM, a WM member.
+
+    With ``E`` the field embeddings (b, F, k):
+
+    1. stage 1 (field extraction + field mixer): ``h_f = GELU(W_1 e_f + b_1)`` (weights shared
+       by the fields), then ``num_mixer_blocks`` `MixerBlock`s over the F field tokens (keys:
+       all fields, or with ``mixer_keys="cross"`` the fields of the other groups);
+    2. stage 2 (type branches + type mixer): ``z_t = MLP2_t(flatten(H))`` (b, d2) for each
+       type t, then one `MixerBlock` over the T type tokens (keys: all types), and a head per
+       type ``l_t = w_t . z_t + c_t``;
+    3. AM: ``pi = softmax(MLP_AM(flatten(E)))`` (b, T), on the shared embedding (detached when
+       ``type_model_stop_gradient``); without AM ``pi`` is uniform;
+    4. HM prediction (types hidden): ``p_HM = sum_t pi_t sigmoid(l_t)``;
+    5. ensemble: ``p = (p_HM + sigmoid(l_WM)) / 2`` with ``l_WM = MLP(flatten(E))`` (the WM, a
+       DNN on the shared embedding); without it ``p = p_HM``.
+
+    Output dict (every entry has leading dimension b):
+
+    * ``"logits"`` (b,): ``logit(p)``, the test-time prediction (types hidden);
+    * ``"type_head_logits"`` (b, T): ``l_t``; with a known type ``t*`` the validation-setting
+      prediction is ``l_{t*}`` (`type_known_logits`);
+    * ``"member_logits"`` (b, 2) when ``ensemble``: ``logit(p_HM)`` and ``l_WM``;
+    * ``"type_logits"`` (b, T) when ``type_model``: the AM's logits.
+
+    `CTRStep` trains it with BCE on ``"logits"``, masked BCE of the true type's head, BCE of
+    each ensemble member and ``type_loss_weight`` times the AM's cross-entropy.
+    """
+
+    config: EMOFMConfig
+
+    def __init__(self, config: EMOFMConfig, *, generator: torch.Generator | None = None) -> None:
+        super().__init__(config, first_order=False, generator=generator)
+        fs, k = config.features, config.embed_dim
+        self.num_types = max(fs.num_types, 1)
+        n_fields, d1, d2, t = fs.num_fields, config.field_dim, config.type_dim, self.num_types
+        self.extract = _linear(k, d1, generator)
+        self.field_mixer = (
+            nn.ModuleList(
+                MixerBlock(d1, config.num_heads, dropout=config.dropout, generator=generator)
+                for _ in range(config.num_mixer_blocks)
+            )
+            if config.field_mixer
+            else None
+        )
+        if config.mixer_keys == "cross":
+            groups = torch.tensor(config.field_groups)
+            self.register_buffer("field_mask", groups[:, None] != groups[None, :], persistent=False)
+        else:
+            self.field_mask = None
+        hidden = config.type_hidden_features
+        self.branches = nn.ModuleList(
+            self._mlp(n_fields * d1, hidden, d2, generator) for _ in range(t)
+        )
+        self.type_mixer = (
+            MixerBlock(d2, config.num_heads, dropout=config.dropout, generator=generator)
+            if config.type_mixer
+            else None
+        )
+        bound = 1.0 / math.sqrt(d2)
+        self.head_weight = nn.Parameter(
+            torch.empty(t, d2).uniform_(-bound, bound, generator=generator)
+        )
+        self.head_bias = nn.Parameter(torch.zeros(t))
+        self.type_model = (
+            self._mlp(self.flat_dim, hidden, t, generator) if config.type_model else None
+        )
+        self.wm = (
+            self._mlp(self.flat_dim, config.hidden_features, 1, generator)
+            if config.ensemble
+            else None
+        )
+
+    def _forward(self, x: CTRInput) -> dict[str, Tensor]:
+        e = self.embedding(x)  # (b, F, k)
+        flat = e.flatten(1)
+        h = F.gelu(self.extract(e))  # (b, F, d1)
+        if self.field_mixer is not None:
+            for block in self.field_mixer:
+                h = block(h, self.field_mask)
+        z = torch.stack([branch(h.flatten(1)) for branch in self.branches], dim=1)  # (b, T, d2)
+        if self.type_mixer is not None:
+            z = self.type_mixer(z)
+        heads = (z * self.head_weight).sum(-1) + self.head_bias  # (b, T)
+        out: dict[str, Tensor] = {"type_head_logits": heads}
+        if self.type_model is not None:
+            am_in = flat.detach() if self.config.type_model_stop_gradient else flat
+            type_logits = self.type_model(am_in)
+            out["type_logits"] = type_logits
+            log_pi = F.log_softmax(type_logits, dim=-1)
+        else:
+            log_pi = torch.full_like(heads, -math.log(self.num_types))
+        hm = _mixture_logit(heads, log_pi)
+        if self.wm is not None:
+            wm = self.wm(flat).squeeze(-1)
+            members = torch.stack([hm, wm], dim=-1)
+            out["member_logits"] = members
+            out["logits"] = _mixture_logit(members, torch.full_like(members, -math.log(2.0)))
+        else:
+            out["logits"] = hm
+        return out
+
+
+def type_known_logits(output: dict[str, Tensor], types: Tensor) -> Tensor:
+    """EMOFM's prediction when the row type is known: ``l_{t*}`` (b,).
+
+    Rows with an unknown type (``-1``) get the test-time ``output["logits"]``.
+    """
+    heads = output["type_head_logits"]
+    known = types >= 0
+    picked = heads.gather(1, types.clamp_min(0).unsqueeze(1)).squeeze(1)
+    return torch.where(known, picked, output["logits"])
+
+
+# ------------------------------------------------------------------------------ the step
+@dataclass
+class CTRStep:
+    """`perceptrons.train.Step` of the CTR models: BCE with logits (+ EMOFM's auxiliary losses).
+
+    ``batch`` is a ``CTRBatch``, its ``to_tensors()`` dict (a `TensorLoader` batch) or a pair
+    ``(inputs, labels)`` / triple ``(inputs, labels, types)``; types ``-1`` are unknown.
+
+    For a model returning a tensor: ``loss = BCE(logits, labels)``. For a dict output
+    (``"emofm"``), ``loss = BCE(logits) + head_loss_weight * BCE(l_{t*}) on rows of known type
+    + member_loss_weight * mean of the members' BCE + type_loss_weight * CE(type_logits, t*)``
+    on rows of known type (brief §4: masked multi-task BCE, lambda CE for the AM, BCE of the
+    test-time path).
+
+    Attributes:
+        type_loss_weight: lambda of the AM's cross-entropy (brief: 0.1-1).
+        head_loss_weight: Weight of the true type head's BCE.
+        member_loss_weight: Weight of the ensemble members' BCE.
+
+    Returns (from ``__call__``): ``{"loss", "bce"}`` plus ``"head_bce"``, ``"member_bce"``,
+    ``"type_loss"`` and ``"type_accuracy"`` when they apply; scalars.
+    """
+
+    type_loss_weight: float = 0.5
+    head_loss_weight: float = 1.0
+    member_loss_weight: float = 0.5
+
+    def __call__(self, model: nn.Module, batch: Any) -> dict[str, Tensor]:
+        inputs, labels, types = _split_batch(batch)
+        out = model(inputs)
+        if isinstance(out, Tensor):
+            bce = F.binary_cross_entropy_with_logits(out, labels.to(out.dtype))
+            return {"loss": bce, "bce": bce.detach()}
+        logits = out["logits"]
+        y = labels.to(logits.dtype)
+        bce = F.binary_cross_entropy_with_logits(logits, y)
+        loss = bce
+        metrics: dict[str, Tensor] = {"bce": bce.detach()}
+        known = types >= 0 if types is not None else None
+        if "type_head_logits" in out and known is not None and bool(known.any()):
+            heads = out["type_head_logits"]
+            if heads.shape[1] == 1:
+                known = torch.ones_like(known)
+            picked = heads[known].gather(1, types[known].clamp_min(0).unsqueeze(1)).squeeze(1)
+            head_bce = F.binary_cross_entropy_with_logits(picked, y[known])
+            loss = loss + self.head_loss_weight * head_bce
+            metrics["head_bce"] = head_bce.detach()
+        if "member_logits" in out:
+            members = out["member_logits"]
+            member_bce = F.binary_cross_entropy_with_logits(
+                members, y.unsqueeze(1).expand_as(members)
+            )
+            loss = loss + self.member_loss_weight * member_bce
+            metrics["member_bce"] = member_bce.detach()
+        if "type_logits" in out and known is not None and bool(known.any()):
+            type_logits = out["type_logits"][known]
+            type_loss = F.cross_entropy(type_logits, types[known])
+            loss = loss + self.type_loss_weight * type_loss
+            metrics["type_loss"] = type_loss.detach()
+            accuracy = (type_logits.detach().argmax(-1) == types[known]).to(logits.dtype).mean()
+            metrics["type_accuracy"] = accuracy
+        return {"loss": loss, **metrics}
+
+
+def _split_batch(batch: Any) -> tuple[Any, Tensor, Tensor | None]:
+    """``(inputs, labels, types or None)`` of a CTR batch (see `CTRStep`)."""
+    if isinstance(batch, dict):
+        if "labels" not in batch:
+            raise ValueError("batch: a CTR batch dict needs a 'labels' entry")
+        return batch, batch["labels"], batch.get("types")
+    if hasattr(batch, "labels") and hasattr(batch, "categorical"):
+        return batch, batch.labels, getattr(batch, "types", None)
+    if isinstance(batch, tuple | list) and len(batch) in (2, 3):
+        return batch[0], batch[1], batch[2] if len(batch) == 3 else None
+    raise TypeError(
+        f"batch: expected a CTRBatch, its to_tensors() dict or (inputs, labels[, types]), "
+        f"got {type(batch).__name__}"
+    )

@@ -1,0 +1,61 @@
+"""The emofm-ctr study end to end on a tiny configuration (the quick preset is ~45 s of CPU)."""
+
+import csv
+import json
+
+from perceptrons.registry import STUDIES
+from perceptrons.studies.runner import run_study
+
+TINY = [
+    ("num_train", 2000),
+    ("num_val", 500),
+    ("num_test", 1000),
+    ("models", ("lr", "dnn", "emofm")),
+    ("ablations", ("no_field_mixer", "no_ensemble")),
+    ("tie_models", ("lr", "dnn")),
+    ("batch_size", 256),
+    ("eval_every", 4),
+    ("fit.max_epochs", 1),
+    ("task.calibration_rows", 2000),
+]
+CLAIMS = [
+    "lr_matches_first_order_oracle",
+    "mixer_beats_dnn",
+    "no_interaction_tie",
+    "type_model_informative",
+    "ensemble_not_worse",
+    "pcoc_calibrated",
+]
+
+
+def test_presets_follow_the_issue():
+    study = STUDIES.get("emofm-ctr").obj
+    full = study.presets["full"]
+    assert full.num_seeds >= 3 and full.num_train >= 200_000  # issue 7: full preset
+    for preset in study.presets.values():
+        assert preset.lr_tolerance == 0.01 and preset.mixer_margin == 0.005
+        assert preset.mixer_gap_fraction == 0.30 and preset.tie_tolerance == 0.002
+        assert preset.pcoc_tolerance == 0.05
+
+
+def test_tiny_run_writes_every_claim_table_and_figure(tmp_path):
+    outcome = run_study("emofm-ctr", out=tmp_path, overrides=TINY, index=False)
+    assert outcome.status in ("passed", "failed"), outcome.error
+    folder = tmp_path / "emofm-ctr"
+    doc = json.loads((folder / "result.json").read_text())
+    assert [c["id"] for c in doc["claims"]] == CLAIMS
+    for claim in doc["claims"]:
+        assert isinstance(claim["measured"], float) and isinstance(claim["threshold"], float)
+    for name in ("models", "ablations", "no_interactions"):
+        with open(folder / "tables" / f"{name}.csv") as f:
+            rows = list(csv.reader(f))
+        assert len(rows) >= 3, name
+    with open(folder / "tables" / "models.csv") as f:
+        names = [r["model"] for r in csv.DictReader(f)]
+    assert names[:3] == ["lr", "dnn", "emofm"] and "first-order oracle" in names
+    assert len(doc["figures"]) == 3
+    for figure in doc["figures"]:
+        assert (folder / figure).read_bytes()[:4] == b"\x89PNG"
+    metrics = doc["metrics"]
+    assert 0.5 < metrics["oracles"]["oracle"][0] <= 1.0
+    assert len(metrics["type_accuracy"]) == 1 and len(metrics["ensemble_gain"]) == 1
