@@ -9,10 +9,10 @@ The parent draws ``--rows`` rows of the synthetic CVR-like task (26 fields, 2 mu
 default `SyntheticCTRConfig`) once and saves them to a temporary ``.npz``; each model is then
 trained in its own subprocess that loads that file, so the peak resident memory
 (``ru_maxrss`` of the child, data included) of each model is comparable (the parent itself
-never holds the data: Linux carries ``ru_maxrss`` across fork + exec). Training: Adam,
-lr 1e-3, no weight decay, embedding dim 16, MLP (128, 64), ``--steps`` optimiser steps of
-``--batch-size`` rows (default: one epoch) after ``--warmup`` untimed steps; throughput =
-timed rows / timed seconds.
+never holds the data: Linux carries ``ru_maxrss`` across fork + exec). Training: Adam
+(``fused=True``), lr 1e-3, no weight decay, embedding dim 16, MLP (128, 64), ``--steps``
+optimiser steps of ``--batch-size`` rows (default: one epoch) after ``--warmup`` untimed
+steps; throughput = timed rows / timed seconds.
 Ours trains with `perceptrons.train.fit` through `CTRStep` over a `TensorLoader`.
 
 DeepCTR-Torch's DeepFM (same fields, embedding dim, MLP, optimiser; multi-valued fields as
@@ -100,7 +100,7 @@ def train_ours(model_name: str, path: Path, batch_size: int, steps: int, warmup:
 
     config = FitConfig(
         max_steps=warmup + steps,
-        optimizer=OptimizerConfig(name="adam", lr=1e-3),
+        optimizer=OptimizerConfig(name="adam", lr=1e-3, fused=True),
         log_every=max(1, steps),
         progress=False,
     )

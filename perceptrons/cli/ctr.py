@@ -412,7 +412,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     fit_config = FitConfig(
         max_steps=None,
         max_epochs=args.epochs,
-        optimizer=OptimizerConfig(lr=args.lr),
+        optimizer=OptimizerConfig(lr=args.lr, fused=True),  # large embedding tables
         seed=args.seed,
         log_every=max(1, min(50, len(loader))),
     )

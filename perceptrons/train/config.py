@@ -25,6 +25,10 @@ class OptimizerConfig(Config):
         momentum: Heavy-ball momentum of sgd; must stay 0 for adam and adamw.
         betas: Adam's running-average coefficients for the gradient and its square.
         eps: Adam's denominator constant.
+        fused: Use torch's fused single-kernel Adam/AdamW step (``fused=True``; floating
+            parameters on CPU or CUDA) instead of the default multi-tensor one. Same update up
+            to rounding; faster when the parameters are large (e.g. CTR embedding tables: 23
+            ms -> 3 ms per step for 3.3M parameters on one CPU thread). Ignored by sgd.
     """
 
     name: Literal["sgd", "adam", "adamw"] = "adamw"
@@ -33,6 +37,7 @@ class OptimizerConfig(Config):
     momentum: float = 0.0
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
+    fused: bool = False
 
     def validate(self) -> None:
         require(math.isfinite(self.lr) and self.lr > 0, "lr", "must be finite and > 0", self.lr)

@@ -37,6 +37,7 @@ def make_optimizer(
             betas=config.betas,
             eps=config.eps,
             weight_decay=config.weight_decay,
+            fused=config.fused or None,
         )
     if config.name == "adamw":
         return torch.optim.AdamW(
@@ -45,6 +46,7 @@ def make_optimizer(
             betas=config.betas,
             eps=config.eps,
             weight_decay=config.weight_decay,
+            fused=config.fused or None,
         )
     raise ValueError(f"name: unknown optimizer {config.name!r}")  # unreachable: Literal-checked
 

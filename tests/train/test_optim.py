@@ -32,6 +32,28 @@ def test_make_optimizer_type_and_hyperparameters(name, cls):
         assert tuple(group["betas"]) == (0.8, 0.99) and group["eps"] == 1e-6
 
 
+@pytest.mark.parametrize("name", ["adam", "adamw"])
+def test_fused_adam_takes_the_same_steps_up_to_rounding(name):
+    results = []
+    for fused in (False, True):
+        model = nn.Linear(5, 3, dtype=torch.float64)
+        with torch.no_grad():
+            model.weight.copy_(torch.arange(15.0).reshape(3, 5) / 10)
+            model.bias.fill_(0.1)
+        optimizer = make_optimizer(
+            model.parameters(), OptimizerConfig(name=name, lr=0.01, weight_decay=0.1, fused=fused)
+        )
+        assert bool(optimizer.param_groups[0]["fused"]) is fused
+        x = torch.linspace(-1, 1, 20, dtype=torch.float64).reshape(4, 5)
+        for _ in range(5):
+            optimizer.zero_grad()
+            (model(x) ** 2).sum().backward()
+            optimizer.step()
+        results.append(model.weight.detach().clone())
+    torch.testing.assert_close(results[0], results[1], rtol=1e-12, atol=1e-14)
+    assert not torch.equal(results[0], torch.arange(15.0, dtype=torch.float64).reshape(3, 5) / 10)
+
+
 def test_sgd_step_matches_formula():
     torch.manual_seed(0)
     layer = nn.Linear(4, 1, bias=False)
