@@ -402,6 +402,12 @@ def test_kernel_blocks_reuse_a_fixed_number_of_workspace_buffers(monkeypatch) ->
     k = description.kernel(inputs(50, d=3), block_size=4, width=10)  # 13 blocks
     assert len(created) == 1 and len(created[0]._owned) <= 4, len(created[0]._owned)
     assert bool(torch.isfinite(k.ntk).all())
+    # residual blocks and quadrature/closed-form activations give their buffers back too
+    block = serial(ReLU(), Dense(1.0, 0.1), Erf(), Dense(0.7))
+    mixed = serial(Dense(1.0, 0.1), Residual(block, 0.5), Residual(block, 0.5), Tanh(), Dense(1))
+    created.clear()
+    mixed.kernel(inputs(50, d=3), block_size=4)
+    assert len(created) == 1 and len(created[0]._owned) <= 6, len(created[0]._owned)
 
 
 REFERENCE = Path(__file__).parent / "data" / "neural_tangents_reference.json"

@@ -108,13 +108,15 @@ class Activation(Layer):
     def _apply(self, state: _State) -> _State:
         v1, v2 = state.var1[:, None], state.var2[None, :]
         ntk = None if state.ntk is None else self.derivative_dual(v1, v2, state.nngp) * state.ntk
-        return dataclasses.replace(
+        out = dataclasses.replace(
             state,
             nngp=self.dual(v1, v2, state.nngp),
             var1=self.dual(state.var1, state.var1, state.var1),
             var2=self.dual(state.var2, state.var2, state.var2),
             ntk=ntk,
         )
+        state.release(state.nngp, state.ntk)  # consumed; the results are new tensors
+        return out
 
     def _build(
         self, in_features: int, width: int, out_features: int | None, factory: dict

@@ -97,10 +97,10 @@ class _State:
         """A copy whose tensors can be overwritten without touching this one."""
         return dataclasses.replace(
             self,
-            nngp=self.nngp.clone(),
+            nngp=self.scratch().copy_(self.nngp),
             var1=self.var1.clone(),
             var2=self.var2.clone(),
-            ntk=None if self.ntk is None else self.ntk.clone(),
+            ntk=None if self.ntk is None else self.scratch().copy_(self.ntk),
         )
 
 
@@ -481,10 +481,12 @@ class Residual(Layer):
 
     def _apply(self, state: _State) -> _State:
         out, s2 = self.block._apply(state.clone()), self.scale**2
-        ntk = None if state.ntk is None else state.ntk + s2 * out.ntk
+        ntk = None if state.ntk is None else state.ntk.add_(out.ntk, alpha=s2)
+        nngp = state.nngp.add_(out.nngp, alpha=s2)
+        state.release(out.nngp, out.ntk)
         return dataclasses.replace(
             state,
-            nngp=state.nngp + s2 * out.nngp,
+            nngp=nngp,
             var1=state.var1 + s2 * out.var1,
             var2=state.var2 + s2 * out.var2,
             ntk=ntk,
