@@ -12,6 +12,7 @@ import contextlib
 import json
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from safetensors.torch import load_file, save_file
 
 __all__ = [
     "atomic_write",
+    "current_umask",
     "json_ready",
     "load_json",
     "load_tensors",
@@ -30,8 +32,13 @@ __all__ = [
 ]
 
 
-def _umask() -> int:
-    """The process umask (read by setting and restoring it; there is no getter)."""
+def current_umask() -> int:
+    """The process umask: from ``/proc/self/status`` where there is one (Linux), else by
+    setting and restoring it (Python has no getter)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
@@ -42,14 +49,18 @@ def atomic_write(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[A
     """Open a temporary file next to ``path``; on success rename it onto ``path``.
 
     On an exception the temporary file is removed and ``path`` is untouched. The file gets the
-    permissions of an ordinary ``open(path, "w")`` (0666 minus the umask), not ``mkstemp``'s
-    private 0600.
+    permissions an ordinary ``open(path, "w")`` would leave: those of the file it replaces,
+    else 0666 minus the umask (not ``mkstemp``'s private 0600).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        permissions = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        permissions = 0o666 & ~current_umask()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, permissions)
         with os.fdopen(fd, mode) as handle:
             yield handle
             handle.flush()

@@ -28,3 +28,11 @@ def test_atomic_write_uses_the_umask_not_private_permissions(tmp_path) -> None:
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "x.txt").stat().st_mode) == 0o644
+
+
+def test_atomic_write_keeps_the_mode_of_the_file_it_replaces(tmp_path) -> None:
+    path = tmp_path / "secret.json"
+    save_json(path, {"a": 1})
+    path.chmod(0o600)
+    save_json(path, {"a": 2})
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600 and load_json(path) == {"a": 2}

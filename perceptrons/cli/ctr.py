@@ -201,23 +201,35 @@ def _probabilities(model: Any, batch: Any) -> torch.Tensor:
     return torch.sigmoid(logits.float())
 
 
-def _metrics(labels: torch.Tensor, probs: torch.Tensor, types: torch.Tensor | None) -> dict:
-    from perceptrons.models.ctr_metrics import ctr_metrics
+def _metrics(
+    labels: torch.Tensor, probs: torch.Tensor, types: torch.Tensor | None, strict: bool = True
+) -> dict:
+    """AUC, logloss, PCOC and rows. With one class only, AUC is undefined: an error when
+    ``strict`` (evaluate), else ``auc: null`` and a ``warning`` (train keeps its model)."""
+    from perceptrons.models.ctr_metrics import ctr_metrics, logloss
 
     if labels.numel() == 0:
         raise DataError("no rows to evaluate")
     positives = float(labels.sum())
     if positives == 0 or positives == labels.numel():
-        raise DataError(
-            f"all {labels.numel():,} labels are {int(positives > 0)}: AUC needs both classes"
-        )
+        message = f"all {labels.numel():,} labels are {int(positives > 0)}: AUC needs both classes"
+        if strict:
+            raise DataError(message)
+        pcoc = float(probs.sum()) / positives if positives else None
+        return {
+            "auc": None,
+            "logloss": logloss(labels, probs),
+            "pcoc": pcoc,
+            "rows": int(labels.numel()),
+            "warning": f"validation rows: {message}",
+        }
     metrics = ctr_metrics(labels, probs, types)
     metrics["rows"] = int(metrics["rows"])
     return metrics
 
 
 def _score_file(
-    path: Path, model: Any, encoder: Any, skip_bad_rows: bool
+    path: Path, model: Any, encoder: Any, skip_bad_rows: bool, strict: bool = True
 ) -> tuple[dict[str, Any], Any]:
     """Stream ``path`` through ``model``: metrics of every row, and the read stats."""
     from perceptrons.data.ctr import ReadStats, iter_encoded
@@ -234,7 +246,8 @@ def _score_file(
     if not probs:
         raise DataError(f"{path}: no rows to evaluate ({stats.summary()})")
     typed = encoder.schema.has_types
-    metrics = _metrics(torch.cat(labels), torch.cat(probs), torch.cat(types) if typed else None)
+    types_ = torch.cat(types) if typed else None
+    metrics = _metrics(torch.cat(labels), torch.cat(probs), types_, strict)
     return metrics, stats
 
 
@@ -275,9 +288,9 @@ def _load_model_dir(directory: str) -> tuple[Any, Any, dict[str, Any]]:
 
 def _umask_mode(path: Path, mode: int) -> None:
     """Give ``path`` the permissions ``mode`` less the umask (temporary files are private)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.chmod(path, mode & ~mask)
+    from perceptrons.io import current_umask
+
+    os.chmod(path, mode & ~current_umask())
 
 
 def _csv_field(value: str) -> str:
@@ -429,12 +442,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
                 ]
             )
         typed = schema.has_types
-        metrics = _metrics(holdout.labels, probs, holdout.types if typed else None)
+        metrics = _metrics(holdout.labels, probs, holdout.types if typed else None, False)
     else:
         assert valid_path is not None
-        metrics, valid_stats = _score_file(valid_path, model, encoder, skip)
+        metrics, valid_stats = _score_file(valid_path, model, encoder, skip, strict=False)
         if valid_stats.skipped:
             _stderr(f"{valid_path}: {valid_stats.summary()}")
+    if "warning" in metrics:
+        _stderr(f"warning: {metrics['warning']}; the model is saved, its AUC is undefined")
     result: dict[str, Any] = {
         "model": args.model,
         "split": "holdout" if holdout is not None else "valid",

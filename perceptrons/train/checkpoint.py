@@ -331,7 +331,13 @@ def load_checkpoint(
             raise ValueError(f"{path}: checkpoint has no optimizer state")
         plain = load_json(files["optimizer.json"])
         opt_tensors = load_tensors(files["optimizer.safetensors"])
+        # implementation flags are the caller's choice, not state: torch's load_state_dict
+        # would copy the checkpoint's (e.g. fused=True into a non-fused optimiser)
+        flags = ("fused", "foreach", "capturable", "differentiable")
+        chosen = [{k: g[k] for k in flags if k in g} for g in optimizer.param_groups]
         optimizer.load_state_dict(_unflatten_optimizer(plain, opt_tensors, optimizer))
+        for group, kept in zip(optimizer.param_groups, chosen, strict=True):
+            group.update(kept)
     if scheduler is not None:
         if meta["scheduler"] is None:
             raise ValueError(f"{path / 'state.json'}: checkpoint has no scheduler state")

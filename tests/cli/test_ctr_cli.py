@@ -267,3 +267,25 @@ def test_usage_errors_of_evaluate_and_predict_exit_2(lr_cvr, files, tmp_path, ca
         assert code == 2 and out == "", args
         assert expected in one_line_error(err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["partial"]
+
+
+def test_single_class_validation_keeps_the_model_with_auc_null(files, tmp_path, capsys):
+    """Training succeeded, so its folder is written even when validation AUC is undefined;
+    `evaluate` on the same single-class file is still an error (there is nothing to report)."""
+    lines = (files / "test.csv").read_text().splitlines()
+    header, rows = lines[0], lines[1:40]
+    label = header.split(",").index("label")
+    zeros = [",".join("0" if i == label else v for i, v in enumerate(r.split(","))) for r in rows]
+    valid = tmp_path / "zeros.csv"
+    valid.write_text("\n".join([header, *zeros]) + "\n")
+    out = tmp_path / "model"
+    code, stdout, err = run(
+        capsys, "train", "--train", files / "train.csv", "--valid", valid, "--format", "table",
+        "--type-column", "type", "--model", "lr", "--epochs", "1", "--out", out,
+    )  # fmt: skip
+    assert code == 0, err
+    metrics = json.loads(stdout)
+    assert metrics["auc"] is None and metrics["rows"] == 39 and "both classes" in metrics["warning"]
+    assert "warning" in err and (out / "model.safetensors").exists()
+    code, _, err = run(capsys, "evaluate", "--model-dir", out, "--data", valid)
+    assert code == 1 and "AUC needs both classes" in err

@@ -497,3 +497,11 @@ def test_kernels_on_gpu_match_cpu() -> None:
     k_gpu, _ = deq_kernel(x1.cuda(), x2.cuda(), weight_std=0.6, input_std=1.0, activation=Erf())
     k_cpu, _ = deq_kernel(x1, x2, weight_std=0.6, input_std=1.0, activation=Erf())
     torch.testing.assert_close(k_gpu.cpu(), k_cpu, atol=1e-12, rtol=0)
+
+
+def test_deq_kernel_of_one_set_is_exactly_symmetric_across_blocks() -> None:
+    x = inputs(9, d=4, seed=5)
+    k, _ = deq_kernel(x, weight_std=0.6, input_std=1.0, activation=Erf(), block_size=4)
+    assert torch.equal(k, k.T)
+    full, _ = deq_kernel(x, weight_std=0.6, input_std=1.0, activation=Erf(), block_size=9)
+    torch.testing.assert_close(k, full, rtol=1e-9, atol=1e-12)  # within the solver's tol

@@ -194,3 +194,19 @@ def test_rng_state_round_trip():
     restore_rng_state(tensors, json.loads(json.dumps(plain)))
     b = (torch.rand(3), np.random.rand(3), random.random())  # noqa: NPY002
     assert torch.equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[2] == b[2]
+
+
+@pytest.mark.parametrize("saved_fused", [True, False])
+def test_loading_keeps_the_optimizers_own_implementation_flags(tmp_path, saved_fused):
+    """`fused` is how the step runs, chosen by the caller; only the state comes from disk."""
+    model = torch.nn.Linear(3, 2)
+    saver = torch.optim.Adam(model.parameters(), lr=0.1, fused=saved_fused or None)
+    model(torch.ones(1, 3)).sum().backward()
+    saver.step()
+    path = save_checkpoint(tmp_path, 1, model=model, optimizer=saver)
+    loader = torch.optim.Adam(model.parameters(), lr=0.1, fused=(not saved_fused) or None)
+    load_checkpoint(path, optimizer=loader)
+    assert bool(loader.param_groups[0]["fused"]) is (not saved_fused)
+    torch.testing.assert_close(
+        loader.state_dict()["state"][0]["exp_avg"], saver.state_dict()["state"][0]["exp_avg"]
+    )

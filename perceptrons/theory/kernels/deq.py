@@ -20,6 +20,7 @@ from perceptrons.theory.kernels.core import (
     _check_positive,
     _input_state,
     _State,
+    _symmetrize_,
 )
 
 __all__ = ["DEQKernelInfo", "deq_kernel"]
@@ -95,6 +96,7 @@ def deq_kernel(
             the iteration diverged).
         RuntimeError: not converged to ``tol`` within ``max_iter`` iterations.
     """
+    same = x2 is None
     x1, x2 = _check_inputs(x1, x2, dtype)
     weight_std = _check_positive("weight_std", weight_std)
     input_std = _check_positive("input_std", input_std)
@@ -121,12 +123,18 @@ def deq_kernel(
     kernel = x1.new_empty(x1.shape[0], x2.shape[0])  # filled block by block, never copied
     residual, num_iter = 0.0, 0
     for start in range(0, x1.shape[0], block_size):
-        sigma = source._apply(_input_state(x1[start : start + block_size], x2, False, None))
+        sigma = source._apply(
+            _input_state(
+                x1[start : start + block_size], x2, False, None, None, start if same else None
+            )
+        )
         k, block_residual, steps = _picard(sigma, activation, w2, tol, max_iter, init_scale)
         residual, num_iter = max(residual, block_residual), max(num_iter, steps)
         kernel[start : start + block_size] = (
             activation._apply(k).nngp if output == "hidden" else k.nngp
         )
+    if same:  # blocks stop at tol after different numbers of iterations
+        _symmetrize_(kernel, block_size)
     return kernel, DEQKernelInfo(residual, num_iter, True)
 
 
