@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import torch
+
 from perceptrons.io import save_json
 from perceptrons.registry import STUDIES
 from perceptrons.studies.base import Study, StudyConfig, StudyResult, format_command
@@ -112,8 +114,14 @@ def run_study(
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{name}.tmp-"))
     save_json(tmp / "config.json", {"type": type(config).__name__, "params": config.to_dict()})
     start = time.perf_counter()
+    threads = torch.get_num_threads()
     try:
-        result = study.run(config, tmp)
+        if config.num_threads is not None:
+            torch.set_num_threads(config.num_threads)
+        try:
+            result = study.run(config, tmp)
+        finally:
+            torch.set_num_threads(threads)
         if not isinstance(result, StudyResult):
             raise TypeError(f"study {name!r} returned {type(result).__name__}, not StudyResult")
         seconds = time.perf_counter() - start

@@ -178,7 +178,7 @@ def test_seed_and_set_are_applied(tmp_path):
     assert proc.returncode == 0, proc.stderr
     doc = json.loads((tmp_path / "zz-plugin-ok" / "result.json").read_text())
     assert doc["seed"] == 7 and doc["budget"] == "full"
-    assert doc["config"] == {"seed": 7, "level": 9}
+    assert doc["config"] == {"seed": 7, "num_threads": None, "level": 9}
     assert doc["claims"][0]["measured"] == 9.0
 
 

@@ -62,7 +62,7 @@ def test_report_files_and_exact_result_shape(tmp_path):
         }
     ]
     assert doc["figures"] == ["line.png"]
-    assert doc["config"] == {"seed": 4, "value": 2.0, "fail": False}
+    assert doc["config"] == {"seed": 4, "num_threads": None, "value": 2.0, "fail": False}
     assert "torch" in doc["environment"]
     assert doc["environment"]["command"] == (
         "perceptrons reproduce tiny --budget quick --seed 4 --set value=2.0"
@@ -121,3 +121,27 @@ def test_unknown_budget_and_field(tmp_path):
         run_study(TINY, out=tmp_path, budget="huge")
     with pytest.raises(ValueError, match="valuee: unknown field of TinyConfig"):
         run_study(TINY, out=tmp_path, overrides=[("valuee", 1.0)])
+
+
+def test_runner_applies_and_restores_num_threads(tmp_path):
+    import torch
+
+    seen = []
+
+    def body(config, out_dir):
+        seen.append(torch.get_num_threads())
+        result = StudyResult()
+        result.claim("ran", "ran", 1, 0, ">")
+        return result
+
+    before = torch.get_num_threads()
+    study = Study(
+        name="threads-probe",
+        run=body,
+        config=StudyConfig,
+        presets={"quick": StudyConfig(num_threads=1), "full": StudyConfig()},
+        paper="test",
+    )
+    run_study(study, budget="quick", out=tmp_path)
+    run_study(study, budget="full", out=tmp_path)
+    assert seen == [1, before] and torch.get_num_threads() == before

@@ -325,15 +325,6 @@ def _plot_accuracy(out_dir: Path, config: AMLPStudyConfig, means: dict, stds: di
 )
 def run(config: AMLPStudyConfig, out_dir: Path) -> StudyResult:
     """AMLP: saved-tensor growth, memory/time crossovers vs naive attention, NAR toy accuracy."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(config.num_threads)
-    try:
-        return _run(config, out_dir)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _run(config: AMLPStudyConfig, out_dir: Path) -> StudyResult:
     started = time.perf_counter()
     result = StudyResult()
     amlp_kinds = [k for k in config.bench_kinds if k.startswith("amlp")]

@@ -260,15 +260,6 @@ def _plot_calibration(out_dir: Path, y: np.ndarray, curves: dict[str, np.ndarray
 )
 def run(config: EMOFMCTRConfig, out_dir: Path) -> StudyResult:
     """EMOFM and the CTR baselines against the oracle of a synthetic planted-interaction task."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(config.num_threads)
-    try:
-        return _run(config, out_dir)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _run(config: EMOFMCTRConfig, out_dir: Path) -> StudyResult:
     models = list(config.models)
     ablations = list(config.ablations)
     tie_models = list(config.tie_models)

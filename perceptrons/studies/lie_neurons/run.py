@@ -477,15 +477,6 @@ def _bch_task(
 )
 def run(config: LieNeuronsStudyConfig, out_dir: Path) -> StudyResult:
     """Lie Neurons vs MLPs: invariance, equivariance, conjugated and rotated test sets."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(config.num_threads)
-    try:
-        return _run(config, out_dir)
-    finally:
-        torch.set_num_threads(threads)
-
-
-def _run(config: LieNeuronsStudyConfig, out_dir: Path) -> StudyResult:
     train_dir = out_dir / "train"
     seeds = [config.seed + i for i in range(config.num_seeds)]
     seconds: dict[str, float] = {}
