@@ -246,8 +246,6 @@ def _invariant_task(
         pred, pred_c = _predict(model, xt)[:, 0], _predict(model, xc)[:, 0]
         mse = float((pred - yt).pow(2).mean())
         mse_c = float((pred_c - yt).pow(2).mean())
-        errors = _errors(model, algebra, xt, config, seed)
-        n = config.error_samples
         out[label] = {
             "params": _num_params(model),
             "seconds": seconds,
@@ -256,17 +254,39 @@ def _invariant_task(
             "relative_mse": mse / float(yt.var()),
             "mse_ratio": mse_c / mse,
             "mean_abs_invariance": float((pred_c - pred).abs().mean()),  # the paper's metric
-            "invariance_float32": errors["float32"].max,
-            "invariance_float32_median": errors["float32"].median,
-            "invariance_float64": errors["float64"].max,
-            "hist_float32": _sample_errors(
-                model, algebra, xt[:n], g[:n], invariant=True, dtype=_F32
-            ),
-            "hist_float64": _sample_errors(
-                model, algebra, xt[:n], g[:n], invariant=True, dtype=_F64
-            ),
+            **_symmetry_metrics(model, algebra, xt, g, config, seed, invariant=True),
         }
     return out
+
+
+def _symmetry_metrics(
+    model: nn.Module,
+    algebra: LieAlgebra,
+    xt: torch.Tensor,
+    g: torch.Tensor,
+    config: LieNeuronsStudyConfig,
+    seed: int,
+    *,
+    invariant: bool,
+) -> dict[str, Any]:
+    """Max/median `equivariance_error` (float32, float64) and per-sample errors for histograms.
+
+    Keys ``invariance_*`` or ``equivariance_*``, and ``hist_float32``/``hist_float64``.
+    """
+    errors = _errors(model, algebra, xt, config, seed)
+    kind, n = ("invariance" if invariant else "equivariance"), config.error_samples
+    hists = {
+        f"hist_{name}": _sample_errors(
+            model, algebra, xt[:n], g[:n], invariant=invariant, dtype=dtype
+        )
+        for name, dtype in (("float32", _F32), ("float64", _F64))
+    }
+    return {
+        f"{kind}_float32": errors["float32"].max,
+        f"{kind}_float32_median": errors["float32"].median,
+        f"{kind}_float64": errors["float64"].max,
+        **hists,
+    }
 
 
 def _equivariant_task(
@@ -308,23 +328,13 @@ def _equivariant_task(
             model, regression_step, (x, y[:, None]), task, lr, seed, out_dir / f"eq_{slug}_s{seed}"
         )
         mse = _mse(model, xt, yt[:, None])
-        errors = _errors(model, algebra, xt, config, seed)
-        n = config.error_samples
         out[label] = {
             "params": _num_params(model),
             "seconds": seconds,
             "mse": mse,
             "relative_mse": mse / scale,
             "mse_conjugated": _mse(model, xc, yc),
-            "equivariance_float32": errors["float32"].max,
-            "equivariance_float32_median": errors["float32"].median,
-            "equivariance_float64": errors["float64"].max,
-            "hist_float32": _sample_errors(
-                model, algebra, xt[:n], g[:n], invariant=False, dtype=_F32
-            ),
-            "hist_float64": _sample_errors(
-                model, algebra, xt[:n], g[:n], invariant=False, dtype=_F64
-            ),
+            **_symmetry_metrics(model, algebra, xt, g, config, seed, invariant=False),
         }
     return out
 
