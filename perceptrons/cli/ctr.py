@@ -382,7 +382,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from perceptrons.data.ctr import EncoderConfig, encode_file, fit_encoder
     from perceptrons.data.loader import TensorLoader
     from perceptrons.io import json_ready
-    from perceptrons.layers.ctr import CTRFeatures
     from perceptrons.models.ctr import CTRStep
     from perceptrons.train import FitConfig, OptimizerConfig, fit
 
@@ -414,7 +413,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         n_valid = max(1, round(_HOLDOUT * n))
         holdout, data = data.index(order[:n_valid]), data.index(order[n_valid:])
 
-    features = CTRFeatures.from_spec(encoder.feature_spec)
+    features = encoder.feature_spec
     overrides: dict[str, Any] = {"features": features}
     fields = {f.name for f in dataclasses.fields(entry.config)}
     if "type_model" in fields and features.num_types < 2:

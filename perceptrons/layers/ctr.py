@@ -18,11 +18,13 @@ All categorical and multi-valued tables live in one ``nn.Embedding`` with per-fi
 (one gather per batch instead of one per field); ids follow the convention of
 `perceptrons.data.ctr.batch` (``PAD = 0``, ``OOV = 1``, ``MISSING = 2``, values ``>= 3``).
 
-The layers cannot import `perceptrons.data` (the import layering), so the model side has its
-own mirrors: `CTRFeatures` has exactly the fields of ``perceptrons.data.ctr.FeatureSpec``
-(``CTRFeatures.from_spec(spec)`` converts) and `CTRInput` holds the model inputs of a
-``CTRBatch`` (`as_ctr_input` accepts a ``CTRBatch``, its ``to_tensors()`` dict — what a
-`TensorLoader` yields — or a `CTRInput`).
+`CTRFeatures` is the one description of CTR fields (names, cardinalities, number of types) in
+the package: the data side returns it (``CTREncoder.feature_spec``,
+``SyntheticCTRData.feature_spec``) and a model config holds it as is (``features=spec``).
+It lives here because `perceptrons.data` may import the layers but not the other way round
+(the import layering); for the same reason `CTRInput` holds the model inputs of a ``CTRBatch``
+(`as_ctr_input` accepts a ``CTRBatch``, its ``to_tensors()`` dict — what a `TensorLoader`
+yields — or a `CTRInput`).
 """
 
 from __future__ import annotations
@@ -55,13 +57,18 @@ _NUM_SPECIAL_IDS = 3
 
 @dataclass(frozen=True, kw_only=True)
 class CTRFeatures(Config):
-    """The fields a CTR model embeds (mirror of ``perceptrons.data.ctr.FeatureSpec``).
+    """Field names and id ranges of encoded CTR data: what the data yields, what a model embeds.
+
+    The defaults are a tiny 5-field example with every kind of field, so that a model config
+    built with no arguments works; specs of real data (``CTREncoder.feature_spec``,
+    ``SyntheticCTRData.feature_spec``) set every field and never rely on them.
 
     Attributes:
-        categorical_fields: Names of the C columns of the categorical input.
+        categorical_fields: Names of the C columns of the categorical input
+            (``CTRBatch.categorical``).
         categorical_cardinalities: Ids of categorical field ``i`` lie in ``[0, card_i)``.
-        numeric_fields: Names of the N columns of the numeric input.
-        multi_valued_fields: Names of the M multi-valued fields.
+        numeric_fields: Names of the N columns of the numeric input (``CTRBatch.numeric``).
+        multi_valued_fields: Names of the M multi-valued fields (``CTRBatch.multi_ids``).
         multi_valued_cardinalities: Ids of multi-valued field ``j`` lie in ``[0, card_j)``.
         num_types: Number of row types (0: the data has no types).
     """
@@ -92,11 +99,6 @@ class CTRFeatures(Config):
         require(self.num_types >= 0, "num_types", "must be >= 0", self.num_types)
         require(self.num_fields >= 1, "categorical_fields", "needs at least one field in all")
 
-    @classmethod
-    def from_spec(cls, spec: Any) -> CTRFeatures:
-        """The features of a ``FeatureSpec`` (or any object with the same attributes)."""
-        return cls(**{name: getattr(spec, name) for name in cls.__dataclass_fields__})
-
     @property
     def num_categorical(self) -> int:
         """C."""
@@ -113,9 +115,14 @@ class CTRFeatures(Config):
         return len(self.multi_valued_fields)
 
     @property
+    def num_sparse(self) -> int:
+        """Id (table-lookup) fields C + M: categorical plus multi-valued, numeric excluded."""
+        return self.num_categorical + self.num_multi
+
+    @property
     def num_fields(self) -> int:
-        """Embedded fields F = C + M + N."""
-        return self.num_categorical + self.num_multi + self.num_numeric
+        """Embedded fields F = C + M + N (numeric fields included; `num_sparse` excludes them)."""
+        return self.num_sparse + self.num_numeric
 
     @property
     def field_names(self) -> tuple[str, ...]:

@@ -13,7 +13,8 @@ Input (every model): encoded rows as a `perceptrons.layers.ctr.CTRInput`, a
 ``perceptrons.data.ctr.CTRBatch`` or its ``to_tensors()`` dict (what a `TensorLoader` yields);
 see `perceptrons.layers.ctr.as_ctr_input`. Row types are never read by a model (they are
 hidden at test time); `CTRStep` reads them from the batch for the auxiliary losses. The config
-holds the fields as a nested `CTRFeatures` (``CTRFeatures.from_spec(feature_spec)``).
+holds the fields as a nested `CTRFeatures`: an encoder's or a synthetic sample's
+``feature_spec`` as it is.
 
 Output: the baselines return click logits ``(b,)``; ``"emofm"`` returns a dict (see `EMOFM`).
 
@@ -92,7 +93,7 @@ class CTRModelConfig(Config):
     """Fields shared by every CTR model config.
 
     Attributes:
-        features: The embedded fields (``CTRFeatures.from_spec(FeatureSpec)``); the default
+        features: The embedded fields (``encoder.feature_spec``); the default
             is a tiny 5-field example with every kind of field.
         embed_dim: Embedding size k (BARS uses 10, the CVR baseline 64; brief §5).
         embed_std: Standard deviation of the initial embeddings.

@@ -203,6 +203,7 @@ def test_cvr_file_encodes_with_types() -> None:
     spec = encoder.feature_spec
     assert spec.categorical_fields == ("f1", "f2", "f3") and spec.num_types == 3
     assert spec.multi_valued_fields == ("f10", "f25")
+    assert spec.numeric_fields == () and spec.num_sparse == spec.num_fields == 5
     assert batch.types.tolist() == [0, 1, 2, 2] and batch.labels.tolist() == [1, 0, 1, 0]
     assert batch.multi_lengths.tolist() == [[3, 1], [1, 2], [1, 1], [1, 1]]
     assert batch.multi_ids[0][2].tolist() == [MISSING_ID, PAD_ID, PAD_ID]  # no f10 in row 3
@@ -292,3 +293,22 @@ def test_batch_tensors_index_cat_and_loader() -> None:
         assert batch.categorical.shape[1] == 3 and len(batch.multi_ids) == 2
         rows += batch.num_rows
     assert rows == 4
+
+
+def test_data_specs_set_every_field() -> None:
+    """`CTRFeatures` defaults to a model-side example; data code never relies on them."""
+    import ast
+    import dataclasses
+
+    from perceptrons.layers.ctr import CTRFeatures
+
+    fields = {f.name for f in dataclasses.fields(CTRFeatures)}
+    root = Path(__file__).resolve().parents[2] / "perceptrons" / "data"
+    calls = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "CTRFeatures":
+                calls.append(path.name)
+                given = {k.arg for k in node.keywords}
+                assert given == fields, f"{path.name}:{node.lineno}: missing {fields - given}"
+    assert sorted(calls) == ["encoding.py", "synthetic.py"]

@@ -103,7 +103,7 @@ def test_batch_and_file_round_trip(task: SyntheticCTRTask, tmp_path: Path) -> No
     assert batch.categorical.shape == (300, 24) and len(batch.multi_ids) == 2
     assert bool((batch.categorical < torch.tensor(spec.categorical_cardinalities)).all())
     assert bool((batch.categorical >= NUM_SPECIAL_IDS).all())
-    assert spec.num_types == 3 and spec.num_fields == 26
+    assert spec.num_types == 3 and spec.num_sparse == 26 and spec.numeric_fields == ()
     # cvr file: labels and types survive, and the encoder sees every field
     schema = data.write(tmp_path / "train.txt", "cvr")
     assert infer_schema(tmp_path / "train.txt", "cvr").schema == schema

@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 import torch
 
@@ -56,7 +54,7 @@ def test_shapes_and_gradients(name: str) -> None:
 @pytest.mark.parametrize("name", CTR_MODELS)
 def test_accepts_ctrbatch_and_tensor_dict(name: str, small_task: SyntheticCTRTask) -> None:
     data = small_task.sample(6, seed=1)
-    features = CTRFeatures.from_spec(data.feature_spec)
+    features = data.feature_spec
     model = create_model(name, seed=0, features=features).eval()
     batch = data.to_batch()
     with torch.no_grad():
@@ -112,12 +110,14 @@ def test_input_errors_name_the_layout() -> None:
         model({"categorical": x.categorical})
 
 
-def test_features_from_spec_round_trip(small_task: SyntheticCTRTask) -> None:
+def test_feature_spec_is_the_model_features(small_task: SyntheticCTRTask) -> None:
     spec = small_task.sample(3, seed=0).feature_spec
-    features = CTRFeatures.from_spec(spec)
-    assert features.to_dict() == spec.to_dict()
-    config = EMOFMConfig(features=features)
-    assert EMOFMConfig.from_json(config.to_json()) == config
+    assert isinstance(spec, CTRFeatures) and spec.numeric_fields == ()
+    assert spec.num_fields == spec.num_sparse == spec.num_categorical + spec.num_multi
+    config = EMOFMConfig(features=spec)
+    text = config.to_json()
+    assert '"type": "CTRFeatures"' in text
+    assert EMOFMConfig.from_json(text) == config
 
 
 def _param_prefixes(**switches: object) -> set[str]:
@@ -177,7 +177,7 @@ def test_emofm_cross_mixer_keys_and_config_errors() -> None:
 
 def test_ctr_step_losses(small_task: SyntheticCTRTask) -> None:
     data = small_task.sample(64, seed=1)
-    features = CTRFeatures.from_spec(data.feature_spec)
+    features = data.feature_spec
     batch = data.to_batch()
     step = CTRStep()
     out = step(create_model("dnn", seed=0, features=features), batch.to_tensors())
@@ -195,7 +195,6 @@ def test_ctr_step_losses(small_task: SyntheticCTRTask) -> None:
 
 
 def test_lr_reaches_first_order_oracle() -> None:
-    start = time.perf_counter()
     task = SyntheticCTRTask(
         SyntheticCTRConfig(
             num_user_fields=4,
@@ -210,7 +209,7 @@ def test_lr_reaches_first_order_oracle() -> None:
         )
     )
     train, test = task.sample(20_000, seed=1), task.sample(20_000, seed=2)
-    features = CTRFeatures.from_spec(train.feature_spec)
+    features = train.feature_spec
     model = create_model("lr", seed=0, features=features)
     loader = TensorLoader(train.to_batch().to_tensors(), batch_size=256, seed=0)
     config = FitConfig(
@@ -226,12 +225,11 @@ def test_lr_reaches_first_order_oracle() -> None:
     model_auc = auc(test.labels, scores)
     oracle_auc = auc(test.labels, test.first_order_probability)
     assert abs(model_auc - oracle_auc) < 0.02, (model_auc, oracle_auc)
-    assert time.perf_counter() - start < 10
 
 
 def test_emofm_trains_and_float64(small_task: SyntheticCTRTask) -> None:
     data = small_task.sample(512, seed=3)
-    features = CTRFeatures.from_spec(data.feature_spec)
+    features = data.feature_spec
     model = create_model("emofm", seed=0, features=features)
     loader = TensorLoader(data.to_batch().to_tensors(), batch_size=128, seed=0)
     config = FitConfig(

@@ -3,6 +3,9 @@
 import csv
 import json
 
+import pytest
+import torch
+
 from perceptrons.registry import STUDIES
 from perceptrons.studies.runner import run_study
 
@@ -59,3 +62,37 @@ def test_tiny_run_writes_every_claim_table_and_figure(tmp_path):
     metrics = doc["metrics"]
     assert 0.5 < metrics["oracles"]["oracle"][0] <= 1.0
     assert len(metrics["type_accuracy"]) == 1 and len(metrics["ensemble_gain"]) == 1
+
+
+def test_worker_processes_give_the_same_result(tmp_path):
+    """Every (repetition, model) job is seeded: 2 spawned workers reproduce the serial run."""
+    tiny = [*TINY, ("num_seeds", 2), ("models", ("lr", "dnn", "emofm")), ("ablations", ())]
+    docs = []
+    for workers in (1, 2):
+        out = tmp_path / str(workers)
+        outcome = run_study(
+            "emofm-ctr", out=out, overrides=[*tiny, ("workers", workers)], index=False
+        )
+        assert outcome.status in ("passed", "failed"), outcome.error
+        docs.append(json.loads((out / "emofm-ctr" / "result.json").read_text()))
+    serial, parallel = (d["metrics"] for d in docs)
+    assert len(serial["auc"]["emofm"]) == 2
+    for key in ("auc", "logloss", "pcoc", "tie_auc", "best_step", "type_accuracy", "oracles"):
+        assert parallel[key] == serial[key], key
+    assert [c["measured"] for c in docs[1]["claims"]] == [c["measured"] for c in docs[0]["claims"]]
+
+
+def test_device_name_is_checked():
+    config = STUDIES.get("emofm-ctr").obj.presets["quick"]
+    with pytest.raises(ValueError, match="device"):
+        config.replace(device="not-a-device")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_tiny_run_on_cuda(tmp_path):
+    outcome = run_study(
+        "emofm-ctr", out=tmp_path, overrides=[*TINY, ("device", "cuda")], index=False
+    )
+    assert outcome.status in ("passed", "failed"), outcome.error
+    doc = json.loads((tmp_path / "emofm-ctr" / "result.json").read_text())
+    assert 0.5 < doc["metrics"]["auc"]["emofm"][0] <= 1.0

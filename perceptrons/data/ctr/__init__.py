@@ -10,8 +10,10 @@
 * `perceptrons.data.ctr.encoding`: `CTREncoder` (vocabulary + OOV or hashing per field, numeric
   standardisation or quantile buckets), fitted over a stream and saved as JSON; `fit_encoder`,
   `iter_encoded`, `encode_file`.
-* `perceptrons.data.ctr.batch`: `CTRBatch` (the encoded tensors), `FeatureSpec` (what an
-  embedding layer needs) and the id convention (`PAD_ID`, `OOV_ID`, `MISSING_ID`).
+* `perceptrons.data.ctr.batch`: `CTRBatch` (the encoded tensors) and the id convention
+  (`PAD_ID`, `OOV_ID`, `MISSING_ID`). The fields of encoded data (``feature_spec`` of an
+  encoder or of synthetic data) are a `perceptrons.layers.ctr.CTRFeatures`, the one CTR field
+  spec, passed to a model as is (``features=encoder.feature_spec``).
 * `perceptrons.data.ctr.synthetic`: `SyntheticCTRTask`, planted cross-field and type-specific
   interactions with oracle click probabilities (EMOFM brief §6.2).
 """
@@ -22,7 +24,6 @@ from perceptrons.data.ctr.batch import (
     OOV_ID,
     PAD_ID,
     CTRBatch,
-    FeatureSpec,
 )
 from perceptrons.data.ctr.encoding import (
     CTREncoder,
@@ -74,7 +75,6 @@ __all__ = [
     "CTRSchema",
     "ColumnReport",
     "EncoderConfig",
-    "FeatureSpec",
     "MalformedRowError",
     "RawChunk",
     "ReadStats",

@@ -1,4 +1,11 @@
-"""Encoded CTR rows as tensors (`CTRBatch`) and the sizes a model needs (`FeatureSpec`).
+"""Encoded CTR rows as tensors (`CTRBatch`) and the id convention of every CTR field.
+
+The fields of encoded rows (names, cardinalities, number of types) are described by
+``perceptrons.layers.ctr.CTRFeatures``, the one CTR field spec of the package: the encoders and
+the synthetic generator return it as ``feature_spec``, and a model config takes it unchanged
+(``features=encoder.feature_spec``). It is defined next to the embedding layer because the data
+may import the layers, not the other way round; every spec built here sets all its fields (its
+defaults are a model-side example).
 
 Dimension legend: ``rows`` rows; ``C`` categorical fields; ``N`` numeric fields; ``M``
 multi-valued fields; ``L_j`` the padded length of multi-valued field ``j``.
@@ -20,61 +27,12 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from perceptrons.config import Config, require
-
-__all__ = ["MISSING_ID", "NUM_SPECIAL_IDS", "OOV_ID", "PAD_ID", "CTRBatch", "FeatureSpec"]
+__all__ = ["MISSING_ID", "NUM_SPECIAL_IDS", "OOV_ID", "PAD_ID", "CTRBatch"]
 
 PAD_ID = 0
 OOV_ID = 1
 MISSING_ID = 2
 NUM_SPECIAL_IDS = 3
-
-
-@dataclass(frozen=True, kw_only=True)
-class FeatureSpec(Config):
-    """Field names and id ranges of encoded CTR data: what an embedding layer is built from.
-
-    Attributes:
-        categorical_fields: Names of the C columns of `CTRBatch.categorical`.
-        categorical_cardinalities: Ids of categorical field ``i`` lie in ``[0, card_i)``.
-        numeric_fields: Names of the N columns of `CTRBatch.numeric`.
-        multi_valued_fields: Names of the M multi-valued fields (`CTRBatch.multi_ids`).
-        multi_valued_cardinalities: Ids of multi-valued field ``j`` lie in ``[0, card_j)``.
-        num_types: Number of row types (0: the data has no types).
-    """
-
-    categorical_fields: tuple[str, ...] = ()
-    categorical_cardinalities: tuple[int, ...] = ()
-    numeric_fields: tuple[str, ...] = ()
-    multi_valued_fields: tuple[str, ...] = ()
-    multi_valued_cardinalities: tuple[int, ...] = ()
-    num_types: int = 0
-
-    def validate(self) -> None:
-        require(
-            len(self.categorical_fields) == len(self.categorical_cardinalities),
-            "categorical_cardinalities",
-            "needs one entry per categorical field",
-            self.categorical_cardinalities,
-        )
-        require(
-            len(self.multi_valued_fields) == len(self.multi_valued_cardinalities),
-            "multi_valued_cardinalities",
-            "needs one entry per multi-valued field",
-            self.multi_valued_cardinalities,
-        )
-        for name, cards in (
-            ("categorical_cardinalities", self.categorical_cardinalities),
-            ("multi_valued_cardinalities", self.multi_valued_cardinalities),
-        ):
-            for c in cards:
-                require(c > NUM_SPECIAL_IDS - 1, name, "each must be >= 3 (the special ids)", c)
-        require(self.num_types >= 0, "num_types", "must be >= 0", self.num_types)
-
-    @property
-    def num_fields(self) -> int:
-        """Number of embedded fields: categorical plus multi-valued (C + M)."""
-        return len(self.categorical_fields) + len(self.multi_valued_fields)
 
 
 @dataclass(frozen=True, eq=False)

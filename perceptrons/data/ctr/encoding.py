@@ -46,11 +46,11 @@ from perceptrons.data.ctr.batch import (
     OOV_ID,
     PAD_ID,
     CTRBatch,
-    FeatureSpec,
 )
 from perceptrons.data.ctr.readers import iter_chunks
 from perceptrons.data.ctr.schema import CTRSchema, RawChunk, ReadStats
 from perceptrons.io import load_json, save_json
+from perceptrons.layers.ctr import CTRFeatures
 
 __all__ = [
     "CTREncoder",
@@ -382,11 +382,11 @@ class CTREncoder:
         return ()
 
     @property
-    def feature_spec(self) -> FeatureSpec:
-        """Field names and cardinalities of the encoded batches."""
+    def feature_spec(self) -> CTRFeatures:
+        """Field names and cardinalities of the encoded batches (a model's ``features``)."""
         self._require_fitted()
         schema, quantile = self.schema, self.quantile_fields
-        return FeatureSpec(
+        return CTRFeatures(
             categorical_fields=(*schema.categorical, *quantile),
             categorical_cardinalities=tuple(
                 [self._categorical[k].cardinality for k in schema.categorical]

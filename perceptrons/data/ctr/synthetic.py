@@ -56,9 +56,10 @@ import numpy as np
 import torch
 
 from perceptrons.config import Config, require
-from perceptrons.data.ctr.batch import NUM_SPECIAL_IDS, PAD_ID, CTRBatch, FeatureSpec
+from perceptrons.data.ctr.batch import NUM_SPECIAL_IDS, PAD_ID, CTRBatch
 from perceptrons.data.ctr.schema import CTRSchema, RawChunk, cvr_schema, object_array
 from perceptrons.io import atomic_write
+from perceptrons.layers.ctr import CTRFeatures
 
 __all__ = ["SyntheticCTRConfig", "SyntheticCTRData", "SyntheticCTRTask", "synthetic_ctr"]
 
@@ -192,15 +193,16 @@ class SyntheticCTRData:
         return self.num_rows
 
     @property
-    def feature_spec(self) -> FeatureSpec:
-        """Fields of `to_batch` (cardinalities include the 3 special ids)."""
+    def feature_spec(self) -> CTRFeatures:
+        """Fields of `to_batch` (cardinalities include the 3 special ids; no numeric fields)."""
         task = self.task
-        return FeatureSpec(
+        return CTRFeatures(
             categorical_fields=task.single_fields,
             categorical_cardinalities=tuple(
                 int(c) + NUM_SPECIAL_IDS
                 for c in task.cardinalities[: task.config.num_single_fields]
             ),
+            numeric_fields=(),
             multi_valued_fields=task.multi_fields,
             multi_valued_cardinalities=tuple(
                 int(c) + NUM_SPECIAL_IDS

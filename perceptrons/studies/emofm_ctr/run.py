@@ -34,7 +34,9 @@ Claims:
 from __future__ import annotations
 
 import copy
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -87,13 +89,17 @@ def _slice(tensors: dict[str, torch.Tensor], start: int, stop: int) -> dict[str,
 
 
 def _predict(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Model outputs on all rows (chunked), as ``{"logits", ...}`` (EMOFM: every dict entry)."""
+    """Model outputs on all rows (chunked, on the model's device), as CPU tensors
+    ``{"logits", ...}`` (EMOFM: every dict entry)."""
     n = tensors["labels"].shape[0]
+    device = next(model.parameters()).device
     parts: list[dict[str, torch.Tensor]] = []
     with torch.no_grad():
         for start in range(0, n, _CHUNK):
-            out = model(_slice(tensors, start, start + _CHUNK))
-            parts.append(out if isinstance(out, dict) else {"logits": out})
+            chunk = {k: v.to(device) for k, v in _slice(tensors, start, start + _CHUNK).items()}
+            out = model(chunk)
+            out = out if isinstance(out, dict) else {"logits": out}
+            parts.append({k: v.cpu() for k, v in out.items()})
     return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
 
 
@@ -117,12 +123,12 @@ def _train(
             best.update(auc=value, state=copy.deepcopy(m.state_dict()), step=evaluations[0])
         return {"auc": value}
 
-    callbacks = [
-        Evaluator(validate, every=config.eval_every, split="val"),
-        EarlyStopping(metric="val/auc", mode="max", patience=config.patience),
-    ]
+    callbacks: list[Any] = [Evaluator(validate, every=config.eval_every, split="val")]
+    if config.patience is not None:
+        callbacks.append(EarlyStopping(metric="val/auc", mode="max", patience=config.patience))
     start = time.perf_counter()
-    fitted = fit(model, CTRStep(), loader, config.fit.replace(seed=seed), callbacks)
+    fit_config = config.fit.replace(seed=seed, device=config.device)
+    fitted = fit(model, CTRStep(), loader, fit_config, callbacks)
     seconds = time.perf_counter() - start
     model.load_state_dict(best["state"])
     model.eval()
@@ -169,6 +175,55 @@ def _split(config: EMOFMCTRConfig, task: SyntheticCTRTask, seed: int):
     val = task.sample(config.num_val, seed=3 * seed + 1).to_batch().to_tensors()
     test_data = task.sample(config.num_test, seed=3 * seed + 2)
     return train, val, test_data
+
+
+# (config, repetition, tie) -> _split(...) of the last few repetitions drawn in this process
+_DATA: dict[tuple[EMOFMCTRConfig, int, bool], tuple[Any, Any, SyntheticCTRData]] = {}
+
+
+def _data(config: EMOFMCTRConfig, i: int, tie: bool):
+    """The rows of repetition ``i``: the planted-interaction task, or with ``tie`` the same
+    task seed with interactions switched off (drawn once per process, then reused)."""
+    key = (config, i, tie)
+    if key not in _DATA:
+        while len(_DATA) >= 2:
+            del _DATA[next(iter(_DATA))]
+        seed = config.seed + i
+        task = SyntheticCTRTask(config.task.replace(seed=seed, interactions=not tie))
+        _DATA[key] = _split(config, task, seed)
+    return _DATA[key]
+
+
+def _job(config: EMOFMCTRConfig, i: int, name: str, tie: bool) -> dict[str, Any]:
+    """Train and test one model on repetition ``i`` (an ablation name builds EMOFM with that
+    switch off); the same result in any process, since every draw is seeded."""
+    seed = config.seed + i
+    train, val, test_data = _data(config, i, tie)
+    features = test_data.feature_spec
+    if name in _SWITCH:
+        model = _model("emofm", config, features, seed, **{_SWITCH[name]: False})
+    else:
+        model = _model(name, config, features, seed)
+    info = _train(model, config, train, val, seed)
+    info.update(_evaluate(model, test_data.to_batch().to_tensors()))
+    return info
+
+
+def _worker_init(num_threads: int) -> None:
+    torch.set_num_threads(num_threads)
+
+
+def _run_jobs(config: EMOFMCTRConfig, jobs: list[tuple[int, str, bool]]) -> list[dict[str, Any]]:
+    """`_job` of every ``(repetition, model, tie)``, in order; in ``config.workers`` spawned
+    processes (each with ``config.num_threads`` torch threads) when that is above 1."""
+    if config.workers == 1:
+        return [_job(config, *job) for job in jobs]
+    context = multiprocessing.get_context("spawn")  # CUDA cannot be used in forked children
+    with ProcessPoolExecutor(
+        config.workers, mp_context=context, initializer=_worker_init, initargs=(config.num_threads,)
+    ) as pool:
+        futures = [pool.submit(_job, config, *job) for job in jobs]
+        return [future.result() for future in futures]
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -263,50 +318,31 @@ def run(config: EMOFMCTRConfig, out_dir: Path) -> StudyResult:
     models = list(config.models)
     ablations = list(config.ablations)
     tie_models = list(config.tie_models)
+    jobs = [(i, n, False) for i in range(config.num_seeds) for n in [*models, *ablations]]
+    jobs += [(i, n, True) for i in range(config.num_seeds) for n in tie_models]
+    infos = _run_jobs(config, jobs)
     runs: dict[str, list[dict[str, Any]]] = {n: [] for n in [*models, *ablations]}
     tie_runs: dict[str, list[dict[str, Any]]] = {n: [] for n in tie_models}
+    calibration: dict[str, np.ndarray] = {}
+    for (i, name, tie), info in zip(jobs, infos, strict=True):
+        probabilities = info.pop("probabilities")
+        if i == 0 and not tie and name in models:
+            calibration[name] = probabilities
+        (tie_runs if tie else runs)[name].append(info)
+
     oracles: dict[str, list[float]] = {}
     tie_oracles: dict[str, list[float]] = {}
     majority: list[float] = []
-    calibration: dict[str, np.ndarray] = {}
-    calibration_y = np.zeros(0)
-
     for i in range(config.num_seeds):
-        seed = config.seed + i
-        task = SyntheticCTRTask(config.task.replace(seed=seed))
-        train, val, test_data = _split(config, task, seed)
-        test = test_data.to_batch().to_tensors()
-        features = CTRFeatures.from_spec(test_data.feature_spec)
+        test_data = _data(config, i, tie=False)[2]
         for key, value in _oracles(test_data).items():
             oracles.setdefault(key, []).append(value)
         counts = np.bincount(test_data.types, minlength=config.task.num_types)
         majority.append(float(counts.max() / counts.sum()))
-        for name in [*models, *ablations]:
-            if name in _SWITCH:
-                model = _model("emofm", config, features, seed, **{_SWITCH[name]: False})
-            else:
-                model = _model(name, config, features, seed)
-            info = _train(model, config, train, val, seed)
-            info.update(_evaluate(model, test))
-            if i == 0 and name in models:
-                calibration[name] = info["probabilities"]
-            info.pop("probabilities")
-            runs[name].append(info)
-        if i == 0:
-            calibration_y = test_data.labels.astype(float)
-
-        # the control: same task seed, interactions switched off
-        tie_task = SyntheticCTRTask(config.task.replace(seed=seed, interactions=False))
-        train, val, test_data = _split(config, tie_task, seed)
-        test = test_data.to_batch().to_tensors()
-        for key, value in _oracles(test_data).items():
+        for key, value in _oracles(_data(config, i, tie=True)[2]).items():
             tie_oracles.setdefault(key, []).append(value)
-        for name in tie_models:
-            model = _model(name, config, features, seed)
-            info = _train(model, config, train, val, seed)
-            info.update(_evaluate(model, test))
-            info.pop("probabilities")
-            tie_runs[name].append(info)
+    calibration_y = _data(config, 0, tie=False)[2].labels.astype(float)
+    _DATA.clear()
 
     result = StudyResult()
     # ------------------------------------------------------------------ tables
