@@ -169,28 +169,31 @@ def _oracles(data: SyntheticCTRData) -> dict[str, float]:
     return out
 
 
-def _split(config: EMOFMCTRConfig, task: SyntheticCTRTask, seed: int):
-    """Train / validation / test tensors (independent row draws) and the test rows."""
-    train = task.sample(config.num_train, seed=3 * seed).to_batch().to_tensors()
-    val = task.sample(config.num_val, seed=3 * seed + 1).to_batch().to_tensors()
-    test_data = task.sample(config.num_test, seed=3 * seed + 2)
-    return train, val, test_data
+def _task(config: EMOFMCTRConfig, i: int, tie: bool) -> SyntheticCTRTask:
+    """Repetition ``i``'s task (``task.seed = seed + i``); with ``tie`` the same task seed with
+    the interactions switched off (the control of claim no_interaction_tie)."""
+    return SyntheticCTRTask(config.task.replace(seed=config.seed + i, interactions=not tie))
 
 
-# (config, repetition, tie) -> _split(...) of the last few repetitions drawn in this process
+def _test_rows(config: EMOFMCTRConfig, task: SyntheticCTRTask, i: int) -> SyntheticCTRData:
+    return task.sample(config.num_test, seed=3 * (config.seed + i) + 2)
+
+
+# (config, repetition, tie) -> (train, validation, test rows) of the last repetitions trained in
+# this process (a worker usually trains several models of one repetition in a row)
 _DATA: dict[tuple[EMOFMCTRConfig, int, bool], tuple[Any, Any, SyntheticCTRData]] = {}
 
 
 def _data(config: EMOFMCTRConfig, i: int, tie: bool):
-    """The rows of repetition ``i``: the planted-interaction task, or with ``tie`` the same
-    task seed with interactions switched off (drawn once per process, then reused)."""
+    """Train / validation tensors and test rows of repetition ``i`` (independent row draws)."""
     key = (config, i, tie)
     if key not in _DATA:
         while len(_DATA) >= 2:
             del _DATA[next(iter(_DATA))]
-        seed = config.seed + i
-        task = SyntheticCTRTask(config.task.replace(seed=seed, interactions=not tie))
-        _DATA[key] = _split(config, task, seed)
+        task, seed = _task(config, i, tie), config.seed + i
+        train = task.sample(config.num_train, seed=3 * seed).to_batch().to_tensors()
+        val = task.sample(config.num_val, seed=3 * seed + 1).to_batch().to_tensors()
+        _DATA[key] = (train, val, _test_rows(config, task, i))
     return _DATA[key]
 
 
@@ -321,6 +324,7 @@ def run(config: EMOFMCTRConfig, out_dir: Path) -> StudyResult:
     jobs = [(i, n, False) for i in range(config.num_seeds) for n in [*models, *ablations]]
     jobs += [(i, n, True) for i in range(config.num_seeds) for n in tie_models]
     infos = _run_jobs(config, jobs)
+    _DATA.clear()
     runs: dict[str, list[dict[str, Any]]] = {n: [] for n in [*models, *ablations]}
     tie_runs: dict[str, list[dict[str, Any]]] = {n: [] for n in tie_models}
     calibration: dict[str, np.ndarray] = {}
@@ -333,16 +337,18 @@ def run(config: EMOFMCTRConfig, out_dir: Path) -> StudyResult:
     oracles: dict[str, list[float]] = {}
     tie_oracles: dict[str, list[float]] = {}
     majority: list[float] = []
+    calibration_y = np.zeros(0)
     for i in range(config.num_seeds):
-        test_data = _data(config, i, tie=False)[2]
+        test_data = _test_rows(config, _task(config, i, tie=False), i)
         for key, value in _oracles(test_data).items():
             oracles.setdefault(key, []).append(value)
         counts = np.bincount(test_data.types, minlength=config.task.num_types)
         majority.append(float(counts.max() / counts.sum()))
-        for key, value in _oracles(_data(config, i, tie=True)[2]).items():
+        if i == 0:
+            calibration_y = test_data.labels.astype(float)
+        tie_test = _test_rows(config, _task(config, i, tie=True), i)
+        for key, value in _oracles(tie_test).items():
             tie_oracles.setdefault(key, []).append(value)
-    calibration_y = _data(config, 0, tie=False)[2].labels.astype(float)
-    _DATA.clear()
 
     result = StudyResult()
     # ------------------------------------------------------------------ tables
