@@ -7,12 +7,13 @@ the study checks the brief's §7 targets on the synthetic generator of §6.2, wh
 probability is known per row.
 
 Protocol (the same for every model, see `EMOFMCTRConfig`): for each repetition ``i`` a new task
-(``task.seed = seed + i``) and disjoint train / validation / test rows; each model is built
-with `perceptrons.registry.create_model`, trained with `perceptrons.train.fit` through
+(``task.seed = seed + i``) and independent draws of train / validation / test rows; each model
+is built with `perceptrons.registry.create_model`, trained with `perceptrons.train.fit` through
 `perceptrons.models.ctr.CTRStep` (Adam, one learning rate and L2 penalty for all), evaluated
-on the validation rows every ``eval_every`` steps; the weights of the best validation AUC are
-restored before testing. Test metrics hide the row types from the models (EMOFM predicts with
-its type model's soft mixture); per-type AUCs group the test rows by their true type.
+on the validation rows every ``eval_every`` steps (stopping early only when ``patience`` is
+set); the weights of the best validation AUC are restored before testing. Test metrics hide the
+row types from the models (EMOFM predicts with its type model's soft mixture); per-type AUCs
+group the test rows by their true type.
 
 Oracles on the test rows: ``oracle`` = AUC of the Bayes predictor with types hidden
 (``probability_hidden_type``, the best any model here can do), ``oracle (type known)`` =
