@@ -6,9 +6,11 @@
 * `perceptrons.data.lie`: the synthetic tasks of Lie Neurons (arXiv 2310.04521), with exact
   analytic targets: sl(3)/sp(4) invariant regression (`invariant_regression`), sl(3)
   equivariant regression (`equivariant_regression`), the so(3) BCH task (`bch_regression`,
-  `bch_series`, `rotation_log_error`), Platonic-solid classification from homographies
-  (`platonic_homographies`, `platonic_solid_homographies`), and the adjoint action used to
-  build conjugated test sets (`conjugate`, `random_conjugation`, `rotate_camera`).
+  `bch_series`, `rotation_log_error`) and the adjoint action used to build conjugated test
+  sets (`conjugate`, `random_conjugation`).
+* `perceptrons.data.platonic`: Lie Neurons' Platonic-solid classification from homographies
+  (`platonic_homographies`, `platonic_solid_homographies`) and its rotated-camera test set
+  (`random_rotations`, `rotate_camera`).
 * `perceptrons.data.sequences`: seq2seq toy tasks of the AMLP brief (arXiv 2310.09512) with
   padding and a shared token convention (`PAD`, `MASK`): `copy_task`, `reverse_task`,
   `sort_task`, `histogram_task`, and the monotone toy `translation_task` through a random
@@ -21,9 +23,6 @@
 
 from perceptrons.data.digits import DigitsSplit, load_digits_split
 from perceptrons.data.lie import (
-    PLATONIC_CENTER,
-    PLATONIC_CLASSES,
-    PlatonicSolidHomographies,
     bch_regression,
     bch_series,
     conjugate,
@@ -31,16 +30,21 @@ from perceptrons.data.lie import (
     equivariant_target,
     invariant_regression,
     invariant_target,
-    platonic_homographies,
-    platonic_solid_homographies,
     random_conjugation,
-    random_rotations,
-    rotate_camera,
     rotation_exp,
     rotation_log,
     rotation_log_error,
 )
 from perceptrons.data.loader import TensorLoader
+from perceptrons.data.platonic import (
+    PLATONIC_CENTER,
+    PLATONIC_CLASSES,
+    PlatonicSolidHomographies,
+    platonic_homographies,
+    platonic_solid_homographies,
+    random_rotations,
+    rotate_camera,
+)
 from perceptrons.data.sequences import (
     MASK,
     NUM_SPECIAL_TOKENS,

@@ -1,4 +1,4 @@
-"""Tests of the Lie Neurons data generators (`perceptrons.data.lie`)."""
+"""Tests of the Lie Neurons data generators (`perceptrons.data.lie`, `.platonic`)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from perceptrons.data import lie as data
+from perceptrons.data import platonic
 from perceptrons.lie import LieAlgebra, sl3, so3, sp4
 
 F64 = torch.float64
@@ -32,10 +33,10 @@ def test_shapes_and_dtypes(dtype: torch.dtype) -> None:
     assert x.shape == (5, 2, 8) and y.shape == (5, 8) and y.dtype == dtype
     x, y = data.bch_regression(6, generator=0, dtype=dtype)
     assert x.shape == (6, 2, 3) and y.shape == (6, 3) and y.dtype == dtype
-    x, y = data.platonic_homographies(4, generator=0, num_edges=5, dtype=dtype)
+    x, y = platonic.platonic_homographies(4, generator=0, num_edges=5, dtype=dtype)
     assert x.shape == (4, 3, 8, 5) and x.dtype == dtype
     assert y.shape == (4,) and y.dtype == torch.int64
-    r = data.random_rotations(3, generator=0, dtype=dtype)
+    r = platonic.random_rotations(3, generator=0, dtype=dtype)
     assert r.shape == (3, 3, 3) and r.dtype == dtype
 
 
@@ -51,8 +52,8 @@ def test_float32_is_the_rounding_of_float64() -> None:
         lambda g: data.invariant_regression(sp4(), 10, generator=g),
         lambda g: data.equivariant_regression(sl3(), 10, generator=g),
         lambda g: data.bch_regression(10, generator=g),
-        lambda g: data.platonic_homographies(10, generator=g, rotated=True),
-        lambda g: (data.random_rotations(4, generator=g),),
+        lambda g: platonic.platonic_homographies(10, generator=g, rotated=True),
+        lambda g: (platonic.random_rotations(4, generator=g),),
     ],
 )
 def test_determinism(make) -> None:
@@ -194,7 +195,7 @@ def test_bch_series_error_decreases_with_order() -> None:
 
 def test_bch_target_is_so3_equivariant() -> None:
     x, y = data.bch_regression(100, generator=12)
-    r = data.random_rotations(100, generator=13)
+    r = platonic.random_rotations(100, generator=13)
     x_rot = data.conjugate(so3(), x, r)
     y_rot = data.conjugate(so3(), y[:, None], r)[:, 0]
     target = data.rotation_log(data.rotation_exp(x_rot[:, 0]) @ data.rotation_exp(x_rot[:, 1]))
@@ -206,8 +207,8 @@ def test_bch_target_is_so3_equivariant() -> None:
 
 
 def test_platonic_solid_geometry() -> None:
-    for name, num_edges in zip(data.PLATONIC_CLASSES, (12, 24, 60), strict=True):
-        solid = data.platonic_solid_homographies(name)
+    for name, num_edges in zip(platonic.PLATONIC_CLASSES, (12, 24, 60), strict=True):
+        solid = platonic.platonic_solid_homographies(name)
         assert solid.num_edges == num_edges
         assert solid.elements.shape == (num_edges, 3, 8)
         assert solid.homographies.shape == (num_edges, 3, 3, 3)
@@ -221,7 +222,7 @@ def test_platonic_solid_geometry() -> None:
         p1, p2 = v[solid.edges[:, 0]], v[solid.edges[:, 1]]
         p3 = v[solid.apexes[:, 0]]
         normal = torch.linalg.cross(p2 - p1, p3 - p1)
-        centre = torch.tensor(data.PLATONIC_CENTER, dtype=F64)
+        centre = torch.tensor(platonic.PLATONIC_CENTER, dtype=F64)
         assert bool(((normal * ((p1 + p2 + p3) / 3 - centre)).sum(-1) > 0).all())
         # points are the projections of the vertices onto z = 1
         assert torch.allclose(solid.points[:, 0], p1 / p1[:, 2:])
@@ -230,8 +231,8 @@ def test_platonic_solid_geometry() -> None:
 
 def test_platonic_homographies_map_the_face_quadrilaterals() -> None:
     targets = ([0, 3, 5, 1], [1, 0, 6, 3], [3, 1, 7, 0])
-    for name in data.PLATONIC_CLASSES:
-        solid = data.platonic_solid_homographies(name)
+    for name in platonic.PLATONIC_CLASSES:
+        solid = platonic.platonic_solid_homographies(name)
         h = solid.homographies
         assert torch.allclose(torch.linalg.det(h), torch.ones(()).double(), atol=1e-12)
         src = solid.points[:, [0, 1, 4, 2]]  # (E, 4, 3): p1, p2, p5, p3
@@ -242,8 +243,8 @@ def test_platonic_homographies_map_the_face_quadrilaterals() -> None:
 
 
 def test_platonic_homographies_are_induced_by_symmetries_of_the_solid() -> None:
-    for name in data.PLATONIC_CLASSES:
-        solid = data.platonic_solid_homographies(name)
+    for name in platonic.PLATONIC_CLASSES:
+        solid = platonic.platonic_solid_homographies(name)
         v = solid.vertices
         centre = v.mean(0)
         a, b = solid.edges.unbind(-1)
@@ -270,8 +271,8 @@ def test_platonic_homographies_are_induced_by_symmetries_of_the_solid() -> None:
 
 
 def test_platonic_elements_are_real_logarithms() -> None:
-    for name in data.PLATONIC_CLASSES:
-        solid = data.platonic_solid_homographies(name)
+    for name in platonic.PLATONIC_CLASSES:
+        solid = platonic.platonic_solid_homographies(name)
         h = solid.homographies
         mats = sl3().hat(solid.elements)
         assert torch.allclose(
@@ -291,11 +292,11 @@ def test_platonic_elements_are_real_logarithms() -> None:
 
 
 def test_platonic_samples_balance_and_membership() -> None:
-    x, y = data.platonic_homographies(3000, generator=14, num_edges=4)
+    x, y = platonic.platonic_homographies(3000, generator=14, num_edges=4)
     counts = torch.bincount(y, minlength=3).double() / 3000
     assert bool(((counts - 1 / 3).abs() < 0.03).all())
-    for label, name in enumerate(data.PLATONIC_CLASSES):
-        table = data.platonic_solid_homographies(name).elements.reshape(-1, 24)
+    for label, name in enumerate(platonic.PLATONIC_CLASSES):
+        table = platonic.platonic_solid_homographies(name).elements.reshape(-1, 24)
         edges = x[y == label].permute(0, 3, 1, 2).reshape(-1, 24)
         distance = (
             torch.cdist(edges, table, compute_mode="donot_use_mm_for_euclid_dist").min(-1).values
@@ -305,10 +306,10 @@ def test_platonic_samples_balance_and_membership() -> None:
 
 
 def test_camera_rotation_conjugates_the_homographies() -> None:
-    solid = data.platonic_solid_homographies("octahedron")
+    solid = platonic.platonic_solid_homographies("octahedron")
     x = solid.elements[None].permute(0, 2, 3, 1)  # (1, 3, 8, E)
-    r = data.random_rotations(1, generator=15)[0]
-    x_rot = data.rotate_camera(x, r)
+    r = platonic.random_rotations(1, generator=15)[0]
+    x_rot = platonic.rotate_camera(x, r)
     mats = torch.linalg.matrix_exp(sl3().hat(x_rot.permute(0, 3, 1, 2)[0]))
     exact = solid.exact_log
     expected = r @ solid.homographies @ r.T
@@ -317,8 +318,8 @@ def test_camera_rotation_conjugates_the_homographies() -> None:
 
 def test_rotation_keeps_the_self_killing_invariants() -> None:
     algebra = sl3()
-    x, y = data.platonic_homographies(50, generator=16)
-    x_rot, y_rot = data.platonic_homographies(50, generator=16, rotated=True)
+    x, y = platonic.platonic_homographies(50, generator=16)
+    x_rot, y_rot = platonic.platonic_homographies(50, generator=16, rotated=True)
     assert torch.equal(y, y_rot)  # same classes and edges, then one rotation per sample
     assert rel_err(x_rot, x) > 1e-2
 
@@ -328,12 +329,12 @@ def test_rotation_keeps_the_self_killing_invariants() -> None:
 
     assert rel_err(invariants(x_rot), invariants(x)) < 1e-10
     # the paper's protocol: the whole set under each of several shared rotations
-    for r in data.random_rotations(3, generator=17):
-        assert rel_err(invariants(data.rotate_camera(x, r)), invariants(x)) < 1e-10
+    for r in platonic.random_rotations(3, generator=17):
+        assert rel_err(invariants(platonic.rotate_camera(x, r)), invariants(x)) < 1e-10
 
 
 def test_random_rotations_are_haar_rotations() -> None:
-    r = data.random_rotations(4000, generator=18)
+    r = platonic.random_rotations(4000, generator=18)
     eye = torch.eye(3, dtype=F64)
     assert (r.transpose(-1, -2) @ r - eye).abs().max() < 1e-12
     assert torch.allclose(torch.linalg.det(r), torch.ones(()).double())
@@ -362,22 +363,26 @@ def test_random_rotations_are_haar_rotations() -> None:
             ValueError,
             r"v: expected shape \(\.\.\., 3\)",
         ),
-        (lambda: data.platonic_homographies(0, generator=0), ValueError, "num_samples"),
-        (lambda: data.platonic_homographies(5, generator=0, num_edges=0), ValueError, "num_edges"),
-        (lambda: data.platonic_homographies(5, generator=0, rotated=1), TypeError, "rotated"),
-        (lambda: data.platonic_solid_homographies("cube"), ValueError, "name"),
+        (lambda: platonic.platonic_homographies(0, generator=0), ValueError, "num_samples"),
         (
-            lambda: data.platonic_solid_homographies("tetrahedron", center=(0, 0, 0.5)),
+            lambda: platonic.platonic_homographies(5, generator=0, num_edges=0),
+            ValueError,
+            "num_edges",
+        ),
+        (lambda: platonic.platonic_homographies(5, generator=0, rotated=1), TypeError, "rotated"),
+        (lambda: platonic.platonic_solid_homographies("cube"), ValueError, "name"),
+        (
+            lambda: platonic.platonic_solid_homographies("tetrahedron", center=(0, 0, 0.5)),
             ValueError,
             "in front of the camera",
         ),
         (
-            lambda: data.rotate_camera(torch.zeros(2, 3, 8), 2 * torch.eye(3)),
+            lambda: platonic.rotate_camera(torch.zeros(2, 3, 8), 2 * torch.eye(3)),
             ValueError,
             "rotation: expected rotation matrices",
         ),
         (
-            lambda: data.rotate_camera(torch.zeros(2, 3, 10), torch.eye(3)),
+            lambda: platonic.rotate_camera(torch.zeros(2, 3, 10), torch.eye(3)),
             ValueError,
             r"x: expected shape \(n, C, 8\)",
         ),
@@ -392,13 +397,14 @@ def test_bad_arguments_raise(call, error: type[Exception], message: str) -> None
 def test_ambiguous_logarithm_raises() -> None:
     half_turn = np.diag([-1.0, -1.0, 1.0])[None]  # a repeated negative eigenvalue
     with pytest.raises(ValueError, match="negative real axis"):
-        data._real_logs(half_turn)
-    log, exact = data._real_logs(np.diag([-2.0, -0.5, 1.0])[None])
+        platonic._real_logs(half_turn)
+    log, exact = platonic._real_logs(np.diag([-2.0, -0.5, 1.0])[None])
     assert not exact[0] and np.allclose(log[0], np.diag(np.log([2.0, 0.5, 1.0])))
 
 
 def test_package_exports() -> None:
     import perceptrons.data as package
 
-    for name in data.__all__:
-        assert getattr(package, name) is getattr(data, name)
+    for module in (data, platonic):
+        for name in module.__all__:
+            assert getattr(package, name) is getattr(module, name)

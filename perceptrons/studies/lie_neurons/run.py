@@ -46,13 +46,11 @@ from perceptrons.data.lie import (
     conjugate,
     equivariant_regression,
     invariant_regression,
-    platonic_homographies,
     random_conjugation,
-    random_rotations,
-    rotate_camera,
     rotation_log_error,
 )
 from perceptrons.data.loader import TensorLoader
+from perceptrons.data.platonic import platonic_homographies, random_rotations, rotate_camera
 from perceptrons.lie import LieAlgebra, get_algebra
 from perceptrons.registry import create_model
 from perceptrons.studies.base import StudyResult, Table, register_study
