@@ -53,6 +53,9 @@ class Entry(Generic[T]):
         defaults: Field values that this name presets (a preset of another entry's class).
         paper: Paper reference (title and arXiv id), or "" for library-only entries.
         summary: One line shown by ``perceptrons list``.
+        modules: Modules that implement it (the registered object's own module first), shown
+            by ``perceptrons info``.
+        docs: Its documentation page, relative to the repository root ("" if none).
     """
 
     name: str
@@ -61,6 +64,8 @@ class Entry(Generic[T]):
     defaults: dict[str, Any] = field(default_factory=dict)
     paper: str = ""
     summary: str = ""
+    modules: tuple[str, ...] = ()
+    docs: str = ""
 
     def make_config(self, **overrides: Any) -> Config:
         """The entry's config with its preset defaults, then ``overrides``, applied."""
@@ -91,8 +96,13 @@ class Registry(Generic[T]):
         defaults: dict[str, Any] | None = None,
         paper: str = "",
         summary: str = "",
+        modules: tuple[str, ...] = (),
+        docs: str = "",
     ) -> Entry[T]:
         """Register ``obj`` under ``name``.
+
+        ``modules`` lists the modules that implement it besides the object's own (a class's
+        ``__module__`` is put first); ``docs`` is its documentation page.
 
         Raises:
             ValueError: ``name`` is already registered, or ``config`` is not a `Config`.
@@ -104,7 +114,9 @@ class Registry(Generic[T]):
         if not summary:
             doc = getattr(obj, "__doc__", None) or ""
             summary = doc.strip().splitlines()[0] if doc.strip() else ""
-        entry = Entry(name, obj, config, dict(defaults or {}), paper, summary)
+        own = getattr(obj, "__module__", None) if isinstance(obj, type) else None
+        found = tuple(dict.fromkeys(([own] if own else []) + list(modules)))
+        entry = Entry(name, obj, config, dict(defaults or {}), paper, summary, found, docs)
         entry.make_config()  # presets must be valid configurations
         self._entries[name] = entry
         return entry
@@ -117,11 +129,22 @@ class Registry(Generic[T]):
         defaults: dict[str, Any] | None = None,
         paper: str = "",
         summary: str = "",
+        modules: tuple[str, ...] = (),
+        docs: str = "",
     ) -> Callable[[T], T]:
         """Decorator form of `add`."""
 
         def decorate(obj: T) -> T:
-            self.add(name, obj, config=config, defaults=defaults, paper=paper, summary=summary)
+            self.add(
+                name,
+                obj,
+                config=config,
+                defaults=defaults,
+                paper=paper,
+                summary=summary,
+                modules=modules,
+                docs=docs,
+            )
             return obj
 
         return decorate

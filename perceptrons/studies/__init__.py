@@ -1,19 +1,15 @@
 """Reproductions of the papers' claims, one subpackage per study.
 
-Importing this package registers every study in `perceptrons.registry.STUDIES` (the registry
-imports it lazily on first lookup). A study subpackage holds ``config.py`` (its `StudyConfig`
-with ``quick`` and ``full`` presets), ``run.py`` (``run(config, out_dir) -> StudyResult``,
-registered with `register_study`) and a README.
+Importing this package registers every built-in study in `perceptrons.registry.STUDIES` (the
+registry imports it lazily on first lookup) by importing only each study's ``config.py``, which
+holds its presets and its `register_study` call. A study's experiments, figures and run
+function (``experiments.py``, ``figures.py``, ``run.py``) are imported when it runs, so listing
+and describing studies never imports matplotlib or scikit-learn. See `perceptrons.studies.base`
+for the layout every study follows.
 """
 
-from perceptrons.studies import (
-    amlp,  # noqa: F401  (registers "amlp")
-    deq_nngp,  # noqa: F401  (registers "deq-nngp")
-    emofm_ctr,  # noqa: F401  (registers "emofm-ctr")
-    lie_neurons,  # noqa: F401  (registers "lie-neurons")
-    mlp_digits,  # noqa: F401  (registers "mlp-digits")
-    scaling_limits,  # noqa: F401  (registers "scaling-limits")
-)
+import importlib
+
 from perceptrons.studies.base import (
     BUDGETS,
     Claim,
@@ -25,8 +21,22 @@ from perceptrons.studies.base import (
 )
 from perceptrons.studies.runner import StudyOutcome, run_study, write_index
 
+BUILTIN: tuple[str, ...] = (
+    "amlp",
+    "deq_nngp",
+    "emofm_ctr",
+    "lie_neurons",
+    "mlp_digits",
+    "scaling_limits",
+)
+"""Subpackages of the built-in studies; ``perceptrons.studies.<slug>.config`` registers each."""
+
+for _slug in BUILTIN:
+    importlib.import_module(f"perceptrons.studies.{_slug}.config")
+
 __all__ = [
     "BUDGETS",
+    "BUILTIN",
     "Claim",
     "Study",
     "StudyConfig",

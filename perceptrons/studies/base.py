@@ -1,26 +1,46 @@
 """What a study is: a registered ``run(config, out_dir) -> StudyResult`` with presets.
 
-A study reproduces a paper's claims. It declares a `StudyConfig` subclass with two presets,
-``quick`` (under 60 s on 2 CPU cores; what ``make demo`` runs) and ``full``, and a ``run``
-function that trains through `perceptrons.train.fit`, writes its figures into ``out_dir`` and
-returns a `StudyResult` whose claims each carry the measured value, the threshold and the
-verdict. The runner (`perceptrons.studies.runner`) writes ``config.json``, ``result.json``,
-``report.md`` and tables; a study only returns data and saves figures.
+A study reproduces a paper's claims. Its package ``perceptrons/studies/<slug>/`` has the same
+four modules in every study, so that knowing one means knowing all:
+
+* ``config.py``: the `StudyConfig` subclass, its ``QUICK`` (at most 3 minutes on 2 CPU cores;
+  what ``make demo`` runs) and ``FULL`` presets, and the `register_study` call;
+* ``experiments.py``: the measurements, each a function returning a typed result dataclass;
+* ``figures.py``: one function per figure, taking those results and saving a PNG through
+  `perceptrons.studies.common.save_figure`;
+* ``run.py``: ``run(config, out_dir) -> StudyResult``, which calls the experiments, draws the
+  figures and states the claims (each with its measured value, threshold and verdict).
+
+Registration is lazy: ``config.py`` registers the study with ``run`` as a
+``"module:function"`` string, and the module is imported only when the study runs, so
+``perceptrons list`` / ``info`` never import matplotlib or scikit-learn. The runner
+(`perceptrons.studies.runner`) writes ``config.json``, ``result.json``, ``report.md`` and
+tables; a study only returns data and saves figures.
 
 Example (the shape every study follows, see ``perceptrons/studies/mlp_digits``)::
 
-    @register_study("mlp-digits", config=MLPDigitsConfig, presets={"quick": ..., "full": ...},
-                    paper="library template (no paper)")
+    # config.py
+    register_study("mlp-digits", config=MLPDigitsConfig, presets={"quick": QUICK, "full": FULL},
+                   paper="library template (no paper)",
+                   run="perceptrons.studies.mlp_digits.run:run")
+
+    # run.py
     def run(config: MLPDigitsConfig, out_dir: Path) -> StudyResult:
         result = StudyResult()
         ...
         result.claim("test_accuracy", "MLP test accuracy on digits", acc, 0.95, ">=")
         return result
+
+Users' own studies may also register a function directly, as a decorator::
+
+    @register_study("my-study", config=MyConfig, presets={...}, paper="...")
+    def run(config: MyConfig, out_dir: Path) -> StudyResult: ...
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -188,25 +208,34 @@ class StudyResult:
         return bool(self.claims) and all(c.passed for c in self.claims)
 
 
+RunFunction = Callable[[Any, Path], StudyResult]
+
+
 @dataclass(frozen=True)
 class Study:
     """A registered reproduction.
 
     Attributes:
         name: Registry name (kebab-case, e.g. ``"mlp-digits"``).
-        run: ``run(config, out_dir) -> StudyResult``.
+        target: The function ``run(config, out_dir) -> StudyResult``, or where it lives as a
+            ``"package.module:function"`` string (imported on the first `run`).
         config: The study's `StudyConfig` subclass.
         presets: Budget name -> config; must contain every name in `BUDGETS`.
         paper: Paper reference (title, authors, year, arXiv id).
         summary: One line shown by ``perceptrons list``.
+        modules: The library modules that implement what the study measures (shown by
+            ``perceptrons info``).
+        docs: The study's documentation page, relative to the repository root.
     """
 
     name: str
-    run: Callable[[Any, Path], StudyResult]
+    target: RunFunction | str
     config: type[StudyConfig]
     presets: dict[str, StudyConfig]
     paper: str = ""
     summary: str = ""
+    modules: tuple[str, ...] = ()
+    docs: str = ""
 
     def preset(self, budget: str) -> StudyConfig:
         """The config of budget ``budget``.
@@ -221,6 +250,24 @@ class Study:
             )
         return self.presets[budget]
 
+    def function(self) -> RunFunction:
+        """The run function, importing its module when `target` is a string.
+
+        Raises:
+            ImportError: the module of a string target cannot be imported, or lacks the name.
+        """
+        if not isinstance(self.target, str):
+            return self.target
+        module, _, attr = self.target.partition(":")
+        found = getattr(importlib.import_module(module), attr, None)
+        if not callable(found):
+            raise ImportError(f"study {self.name!r}: {self.target!r} is not a function")
+        return found
+
+    def run(self, config: StudyConfig, out_dir: Path) -> StudyResult:
+        """Run the study with ``config`` into ``out_dir`` (see `perceptrons.studies.runner`)."""
+        return self.function()(config, out_dir)
+
 
 def register_study(
     name: str,
@@ -229,11 +276,20 @@ def register_study(
     presets: dict[str, StudyConfig],
     paper: str,
     summary: str = "",
-) -> Callable[[Callable[[Any, Path], StudyResult]], Callable[[Any, Path], StudyResult]]:
-    """Decorator registering ``run`` as study ``name`` in `perceptrons.registry.STUDIES`.
+    run: RunFunction | str | None = None,
+    modules: tuple[str, ...] = (),
+    docs: str = "",
+) -> Any:
+    """Register study ``name`` in `perceptrons.registry.STUDIES`.
+
+    With ``run`` (a function, or a ``"module:function"`` string imported only when the study
+    runs) the study is registered at once and the `Study` returned; without it this is a
+    decorator registering the decorated function. ``summary`` defaults to the first line of
+    the function's docstring, else of the config class's.
 
     Raises:
-        ValueError: duplicate name, a missing budget, or a preset of the wrong config class.
+        ValueError: duplicate name, a missing budget, a preset of the wrong config class, or a
+            string ``run`` without ``module:function``.
     """
     missing = [b for b in BUDGETS if b not in presets]
     if missing:
@@ -244,13 +300,25 @@ def register_study(
                 f"study {name!r}: preset {budget!r} is a {type(preset).__name__}, "
                 f"expected {config.__name__}"
             )
+    if isinstance(run, str) and not all(run.partition(":")[::2]):
+        raise ValueError(f"study {name!r}: run={run!r} must be 'package.module:function'")
 
-    def decorate(run: Callable[[Any, Path], StudyResult]) -> Callable[[Any, Path], StudyResult]:
-        doc = (run.__doc__ or "").strip()
+    def add(target: RunFunction | str) -> Study:
+        doc = "" if isinstance(target, str) else (target.__doc__ or "").strip()
+        doc = doc or (config.__doc__ or "").strip()
         line = summary or (doc.splitlines()[0] if doc else "")
-        study = Study(name, run, config, dict(presets), paper, line)
-        STUDIES.add(name, study, config=config, paper=paper, summary=line)
-        return run
+        study = Study(name, target, config, dict(presets), paper, line, tuple(modules), docs)
+        STUDIES.add(
+            name, study, config=config, paper=paper, summary=line, modules=modules, docs=docs
+        )
+        return study
+
+    if run is not None:
+        return add(run)
+
+    def decorate(function: RunFunction) -> RunFunction:
+        add(function)
+        return function
 
     return decorate
 

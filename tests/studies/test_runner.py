@@ -137,7 +137,7 @@ def test_runner_applies_and_restores_num_threads(tmp_path):
     before = torch.get_num_threads()
     study = Study(
         name="threads-probe",
-        run=body,
+        target=body,
         config=StudyConfig,
         presets={"quick": StudyConfig(num_threads=1), "full": StudyConfig()},
         paper="test",

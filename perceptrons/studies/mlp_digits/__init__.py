@@ -1,6 +1,5 @@
-"""``mlp-digits``: the template study (an MLP on scikit-learn's digits, checked against sklearn)."""
+"""``mlp-digits``: the template study (an MLP on scikit-learn's digits, checked against sklearn).
 
-from perceptrons.studies.mlp_digits.config import MLPDigitsConfig
-from perceptrons.studies.mlp_digits.run import run
-
-__all__ = ["MLPDigitsConfig", "run"]
+``config.py`` holds the presets and registers the study; ``experiments.py`` trains the two
+models, ``figures.py`` draws the learning curves and ``run.py`` states the claims.
+"""

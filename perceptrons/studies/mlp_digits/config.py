@@ -6,10 +6,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from perceptrons.config import require
-from perceptrons.studies.base import StudyConfig
+from perceptrons.studies.base import StudyConfig, register_study
 from perceptrons.train import FitConfig, OptimizerConfig
 
-__all__ = ["FULL", "QUICK", "MLPDigitsConfig"]
+__all__ = ["FULL", "PAPER", "QUICK", "MLPDigitsConfig"]
+
+PAPER = "Library template (no paper): MLP on scikit-learn's digits vs sklearn's MLPClassifier"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,4 +91,15 @@ FULL = MLPDigitsConfig(
     ),
     patience=20,
     sklearn_max_iter=500,
+)
+
+register_study(
+    "mlp-digits",
+    config=MLPDigitsConfig,
+    presets={"quick": QUICK, "full": FULL},
+    paper=PAPER,
+    summary="Template study: an MLP on scikit-learn's digits, checked against sklearn's MLP.",
+    run="perceptrons.studies.mlp_digits.run:run",
+    modules=("perceptrons.models.mlp", "perceptrons.layers.mlp", "perceptrons.train.loop"),
+    docs="perceptrons/studies/mlp_digits/README.md",
 )
