@@ -42,6 +42,7 @@ from typing import Any, Literal, Self, TypeVar, get_args, get_origin
 __all__ = [
     "Config",
     "ConfigError",
+    "differences",
     "field_docs",
     "field_types",
     "parse_value",
@@ -168,6 +169,39 @@ class Config:
                 raise ConfigError(f"{head}.{err}") from None
             return self.replace(**{head: new_child})
         return self.replace(**{head: value})
+
+
+# ---------------------------------------------------------------------- comparison
+MISSING = "<missing>"
+"""Stands for a field that one side of `differences` does not have."""
+
+
+def _is_typed(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"type", "params"}
+
+
+def differences(old: Config | dict[str, Any], new: Config | dict[str, Any]) -> dict[str, Any]:
+    """Fields whose values differ between two configs, by dotted path: ``{path: (old, new)}``.
+
+    Either side may be a config or its `Config.to_dict` form (e.g. read back from a JSON file
+    written by an older version: a field only one side has is paired with `MISSING`). Nested
+    configs of the same class are compared field by field (``"optimizer.lr"``); nested configs
+    of different classes differ at their own path, as ``(old class name, new class name)``.
+    """
+    a = old.to_dict() if isinstance(old, Config) else old
+    b = new.to_dict() if isinstance(new, Config) else new
+    out: dict[str, Any] = {}
+    for key in list(a) + [k for k in b if k not in a]:
+        x, y = a.get(key, MISSING), b.get(key, MISSING)
+        if _is_typed(x) and _is_typed(y):
+            if x["type"] != y["type"]:
+                out[key] = (x["type"], y["type"])
+            else:
+                for sub, pair in differences(x["params"], y["params"]).items():
+                    out[f"{key}.{sub}"] = pair
+        elif x != y:
+            out[key] = (x, y)
+    return out
 
 
 # ---------------------------------------------------------------------- introspection

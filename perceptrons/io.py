@@ -1,9 +1,12 @@
 """Atomic file writes and pickle-free tensor/JSON storage.
 
-Everything the library writes goes through `atomic_write` (temporary file in the same folder,
-flush + fsync, then ``os.replace``), so a killed process leaves either the old file or the new
-one, never a half-written file. Tensors are stored with safetensors and metadata as JSON, so
-loading never unpickles arbitrary objects.
+Everything the library writes goes through `atomic_path` (temporary file in the same folder,
+fsync, then ``os.replace``; `atomic_write` opens it as a stream), so a killed process leaves
+either the old file or the new one, never a half-written file, and every file gets the mode
+``open()`` would give it (0666 minus the umask). Folders written as a whole (checkpoints, model
+folders, study reports) are built in `make_temp_dir` and renamed into place by `replace_dir`.
+Tensors are stored with safetensors and metadata as JSON, so loading never unpickles
+arbitrary objects.
 """
 
 from __future__ import annotations
@@ -12,8 +15,10 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import stat
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -22,11 +27,17 @@ import torch
 from safetensors.torch import load_file, save_file
 
 __all__ = [
+    "atomic_path",
     "atomic_write",
     "current_umask",
+    "dir_mode",
+    "file_mode",
+    "fsync_dir",
     "json_ready",
     "load_json",
     "load_tensors",
+    "make_temp_dir",
+    "replace_dir",
     "save_json",
     "save_tensors",
 ]
@@ -44,32 +55,113 @@ def current_umask() -> int:
     return mask
 
 
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[Any]]:
-    """Open a temporary file next to ``path``; on success rename it onto ``path``.
+def file_mode() -> int:
+    """Permissions of a new file made by ``open(path, "w")``: 0666 minus the umask."""
+    return 0o666 & ~current_umask()
 
-    On an exception the temporary file is removed and ``path`` is untouched. The file gets the
-    permissions an ordinary ``open(path, "w")`` would leave: those of the file it replaces,
-    else 0666 minus the umask (not ``mkstemp``'s private 0600).
+
+def dir_mode() -> int:
+    """Permissions of a new folder made by ``os.mkdir``: 0777 minus the umask."""
+    return 0o777 & ~current_umask()
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Make the entries (renames, new files) of folder ``path`` durable; best effort, since
+    not every platform can open a folder."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _fsync_file(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """The one atomic-write routine: yield a temporary path next to ``path``; on success
+    fsync it and rename it onto ``path``.
+
+    Every writer of the library goes through it (`atomic_write`, `save_json`,
+    `save_tensors`, figures, CSV and HTML reports), so a killed process leaves either the old
+    file or the new one, never a half-written file. On an exception the temporary file is
+    removed and ``path`` is untouched. The file gets the permissions an ordinary
+    ``open(path, "w")`` would leave: those of the file it replaces, else 0666 minus the umask
+    (not ``mkstemp``'s private 0600).
+
+    Yields:
+        The temporary path to write (it exists, empty); write it by name, e.g. with a
+        library's ``save_file(tmp)``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         permissions = stat.S_IMODE(path.stat().st_mode)
     except FileNotFoundError:
-        permissions = 0o666 & ~current_umask()
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        permissions = file_mode()
+    fd, name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp = Path(name)
     try:
         os.chmod(tmp, permissions)
-        with os.fdopen(fd, mode) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+        yield tmp
+        _fsync_file(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike[str], mode: str = "w") -> Iterator[IO[Any]]:
+    """Open a temporary file next to ``path`` (``mode`` ``"w"`` or ``"wb"``); on success
+    rename it onto ``path``. See `atomic_path` for the guarantees and permissions."""
+    with atomic_path(path) as tmp, open(tmp, mode) as handle:
+        yield handle
+        handle.flush()
+
+
+def make_temp_dir(parent: str | os.PathLike[str], prefix: str) -> Path:
+    """A new hidden folder in ``parent`` with ordinary permissions (0777 minus the umask,
+    not ``mkdtemp``'s private 0700), to be renamed into place when complete."""
+    Path(parent).mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=prefix))
+    os.chmod(tmp, dir_mode())
+    return tmp
+
+
+def replace_dir(tmp: str | os.PathLike[str], dest: str | os.PathLike[str]) -> None:
+    """Put the complete folder ``tmp`` in place of ``dest`` with renames: an existing
+    ``dest`` is first renamed aside (and deleted afterwards), so that ``dest`` is at every
+    moment either the old complete folder or the new one (or, between the two renames,
+    absent, with the old one still complete beside it)."""
+    tmp, dest = Path(tmp), Path(dest)
+    fsync_dir(tmp)
+    old = None
+    if dest.exists():
+        old = dest.with_name(f".{dest.name}.old-{time.time_ns()}")
+        os.rename(dest, old)
+    try:
+        os.rename(tmp, dest)
+    except BaseException:
+        if old is not None and not dest.exists():
+            os.rename(old, dest)
+        raise
+    fsync_dir(dest.parent)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def json_ready(value: Any) -> Any:
@@ -119,24 +211,13 @@ def save_tensors(
     tensors: dict[str, torch.Tensor],
     metadata: dict[str, str] | None = None,
 ) -> None:
-    """Atomically write a flat ``name -> tensor`` mapping as safetensors.
+    """Atomically write a flat ``name -> tensor`` mapping as safetensors (`atomic_path`).
 
     Tensors are made contiguous and detached; shared storage is copied.
     """
-    path = Path(path)
     clean = {k: v.detach().contiguous().clone() for k, v in tensors.items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         save_file(clean, tmp, metadata=metadata)
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def load_tensors(path: str | os.PathLike[str], device: str = "cpu") -> dict[str, torch.Tensor]:

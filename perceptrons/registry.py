@@ -4,8 +4,8 @@ Registering a name twice raises `ValueError` (timm only warns; we do not tolerat
 Lookups of unknown names raise `KeyError` with a "did you mean" suggestion.
 
 The registries fill themselves on first use: `MODELS` imports ``perceptrons.models`` and
-`STUDIES` imports ``perceptrons.studies`` (the modules that hold the ``register`` calls), so
-``list_models()`` works right after ``import perceptrons.registry``.
+`STUDIES` imports ``perceptrons.studies.catalog`` (the modules that hold the ``register``
+calls), so ``list_models()`` works right after ``import perceptrons.registry``.
 
 Example::
 
@@ -203,7 +203,7 @@ class Registry(Generic[T]):
 
 
 MODELS: Registry[Any] = Registry("model", discover="perceptrons.models")
-STUDIES: Registry[Any] = Registry("study", discover="perceptrons.studies")
+STUDIES: Registry[Any] = Registry("study", discover="perceptrons.studies.catalog")
 
 
 def list_models() -> list[str]:

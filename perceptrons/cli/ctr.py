@@ -57,18 +57,17 @@ import contextlib
 import dataclasses
 import json
 import math
-import os
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from perceptrons.cli.main import UsageError, _Parser
+
+if TYPE_CHECKING:  # torch loads when a command runs, not for --help
+    import torch
 
 __all__ = ["add_parser", "run"]
 
@@ -195,6 +194,8 @@ def _stderr(message: str) -> None:
 
 
 def _probabilities(model: Any, batch: Any) -> torch.Tensor:
+    import torch
+
     out = model(batch)
     logits = out["logits"] if isinstance(out, dict) else out
     return torch.sigmoid(logits.float())
@@ -231,6 +232,8 @@ def _score_file(
     path: Path, model: Any, encoder: Any, skip_bad_rows: bool, strict: bool = True
 ) -> tuple[dict[str, Any], Any]:
     """Stream ``path`` through ``model``: metrics of every row, and the read stats."""
+    import torch
+
     from perceptrons.data.ctr import ReadStats, iter_encoded
 
     stats = ReadStats()
@@ -283,13 +286,6 @@ def _load_model_dir(directory: str) -> tuple[Any, Any, dict[str, Any]]:
         raise DataError(f"--model-dir {directory}: {message}") from None
     model.eval()
     return model, encoder, manifest
-
-
-def _umask_mode(path: Path, mode: int) -> None:
-    """Give ``path`` the permissions ``mode`` less the umask (temporary files are private)."""
-    from perceptrons.io import current_umask
-
-    os.chmod(path, mode & ~current_umask())
 
 
 def _csv_field(value: str) -> str:
@@ -352,32 +348,23 @@ def _check_out_dir(out: Path) -> None:
 
 def _write_model_dir(out: Path, model: Any, encoder: Any, manifest: dict[str, Any]) -> None:
     """Write the folder beside ``out``, then rename it onto ``out`` (replacing an old model)."""
-    from perceptrons.io import save_json
+    from perceptrons.io import make_temp_dir, replace_dir, save_json
     from perceptrons.models.io import save_model
 
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp"))
-    old = None
+    tmp = make_temp_dir(out.parent, f".{out.name}.tmp-")
     try:
         save_model(model, tmp)
         encoder.save(tmp / ENCODER)
         save_json(tmp / MANIFEST, manifest)
-        for name in (MANIFEST, ENCODER, *MODEL_FILES):
-            _umask_mode(tmp / name, 0o666)
-        _umask_mode(tmp, 0o777)
-        if out.exists():
-            old = out.with_name(f".{out.name}.{os.getpid()}.old")
-            os.replace(out, old)
-        os.replace(tmp, out)
+        replace_dir(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and not out.exists():
-            os.replace(old, out)
         raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
     from perceptrons.data.ctr import EncoderConfig, encode_file, fit_encoder
     from perceptrons.data.loader import TensorLoader
     from perceptrons.io import json_ready
@@ -496,6 +483,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    import torch
+
     from perceptrons.data.ctr import ReadStats, iter_chunks
     from perceptrons.io import atomic_write
 
@@ -528,7 +517,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                 text = [f"{a},{p:.9g}\n" for a, p in zip(lines, probs, strict=True)]
             handle.write("".join(text))
             rows += len(probs)
-    _umask_mode(out, 0o666)
     if stats.skipped:
         _stderr(
             f"{path}: {stats.skipped:,} malformed rows skipped (no output row; see the line "
@@ -538,16 +526,31 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+DATA_ERRORS: tuple[type[BaseException], ...] = (
+    DataError,
+    FileNotFoundError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+)
+"""What a user's file or saved model can cause (with `perceptrons.data.ctr.CTRDataError`):
+reported on one line with exit status 1. Anything else is a bug and shows its traceback."""
+
+
 def run(args: argparse.Namespace) -> int:
-    """Run ``perceptrons ctr ...``; data errors print one line and return 1."""
+    """Run ``perceptrons ctr ...``; data errors print one line and return 1.
+
+    Only data errors (`DATA_ERRORS`, `perceptrons.data.ctr.CTRDataError`, a missing optional
+    dependency) are caught; ``--debug`` re-raises them too.
+    """
     from perceptrons.data.ctr import CTRDataError
 
     command = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict}
     try:
         return command[args.ctr_command](args)
-    except UsageError:
-        raise
-    except (DataError, CTRDataError, ValueError, OSError, ImportError) as err:
+    except (*DATA_ERRORS, CTRDataError, ModuleNotFoundError) as err:
+        if getattr(args, "debug", False):
+            raise
         message = str(err) or type(err).__name__
         with contextlib.suppress(Exception):
             message = message.splitlines()[0] if message else message

@@ -2,7 +2,7 @@
 
 Usage::
 
-    perceptrons [--plugin MODULE ...] COMMAND ...
+    perceptrons [--plugin MODULE ...] [--debug] COMMAND ...
     perceptrons list [models|studies]
     perceptrons info NAME
     perceptrons reproduce NAME [NAME ...]|all [--budget quick|full] [--seed N] [--out DIR]
@@ -19,8 +19,14 @@ it registers (``MODELS.register``, ``register_study``) can be listed and reprodu
 built-in ones.
 
 Exit status: 0 when every study ran (claims may fail, and are reported), 1 when a study raised
-(or, with ``--strict``, a claim failed), 2 for a usage error: an unknown command, name, budget
-or field, or a value of the wrong type, each reported on one line that says what is valid.
+(or, with ``--strict``, a claim failed) or a data error (a malformed file or saved model, named
+on one line), 2 for a usage error: an unknown command, name, budget or field, or a value of
+the wrong type, each reported on one line that says what is valid. Any other exception is a
+bug and shows its traceback; ``--debug`` re-raises every error, usage and data errors and a
+study's own exception included.
+
+The parser imports neither torch nor any study: ``perceptrons --help`` starts at once, and
+``list`` / ``info`` import the registered configs but not matplotlib or scikit-learn.
 
 This module is the only place in the library that seeds the global random generators.
 """
@@ -38,7 +44,6 @@ from typing import Any, NoReturn
 from perceptrons.config import Config, ConfigError, field_docs, field_types, parse_value
 from perceptrons.registry import MODELS, STUDIES, Entry
 from perceptrons.studies.base import BUDGETS, Study
-from perceptrons.studies.runner import run_study
 
 __all__ = ["main"]
 
@@ -60,6 +65,11 @@ def _build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="MODULE",
         help="import MODULE first (it may register models and studies)",
+    )
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="re-raise every error with its traceback (usage, data and study errors too)",
     )
     sub = parser.add_subparsers(
         dest="command", required=True, parser_class=_Parser, metavar="{list,info,reproduce,ctr}"
@@ -176,6 +186,10 @@ def _cmd_info(args: argparse.Namespace) -> int:
     print(f"{kind} {entry.name}: {entry.summary}")
     if entry.paper:
         print(f"paper: {entry.paper}")
+    if entry.modules:
+        print(f"implemented in: {', '.join(entry.modules)}")
+    if entry.docs:
+        print(f"docs: {entry.docs}")
     print(f"config: {entry.config.__name__} (fields, type, default)")
     print("\n".join(_describe_fields(entry.config, entry.make_config())))
     if kind == "study":
@@ -212,11 +226,20 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
             raise UsageError(f"study {name!r}: {err}") from None
         plans.append((name, seed, overrides))
 
+    from perceptrons.studies.runner import run_study
+
     errored = failed = 0
     for name, seed, overrides in plans:
         print(f"[{name}] running budget={args.budget} seed={seed} ...", flush=True)
         _seed_everything(seed)
-        outcome = run_study(name, budget=args.budget, seed=seed, out=args.out, overrides=overrides)
+        outcome = run_study(
+            name,
+            budget=args.budget,
+            seed=seed,
+            out=args.out,
+            overrides=overrides,
+            reraise=args.debug,
+        )
         if outcome.status == "errored":
             errored += 1
             print(
@@ -253,6 +276,7 @@ def _cmd_reproduce(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status (see the module docstring)."""
     parser = _build_parser()
+    debug = "--debug" in (sys.argv[1:] if argv is None else list(argv))
     try:
         args = parser.parse_args(argv)
         for module in args.plugin:
@@ -270,6 +294,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         }
         return command[args.command](args)
     except UsageError as err:
+        if debug:
+            raise
         print(f"perceptrons: error: {err}", file=sys.stderr)
         return 2
 

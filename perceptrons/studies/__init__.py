@@ -1,49 +1,44 @@
 """Reproductions of the papers' claims, one subpackage per study.
 
-Importing this package registers every built-in study in `perceptrons.registry.STUDIES` (the
-registry imports it lazily on first lookup) by importing only each study's ``config.py``, which
-holds its presets and its `register_study` call. A study's experiments, figures and run
-function (``experiments.py``, ``figures.py``, ``run.py``) are imported when it runs, so listing
-and describing studies never imports matplotlib or scikit-learn. See `perceptrons.studies.base`
+`perceptrons.registry.STUDIES` fills itself on first lookup from `perceptrons.studies.catalog`
+(a static table of the built-in studies), which imports only each study's ``config.py``: its
+presets and its `register_study` call. A study's experiments, figures and run function
+(``experiments.py``, ``figures.py``, ``run.py``) are imported when it runs, so listing and
+describing studies never imports matplotlib or scikit-learn. See `perceptrons.studies.base`
 for the layout every study follows.
+
+The names below are loaded lazily (PEP 562), so ``import perceptrons.studies.base`` stays
+light.
 """
 
+from __future__ import annotations
+
 import importlib
+from typing import Any
 
-from perceptrons.studies.base import (
-    BUDGETS,
-    Claim,
-    Study,
-    StudyConfig,
-    StudyResult,
-    Table,
-    register_study,
-)
-from perceptrons.studies.runner import StudyOutcome, run_study, write_index
+_EXPORTS = {
+    "BUDGETS": "perceptrons.studies.base",
+    "Claim": "perceptrons.studies.base",
+    "Study": "perceptrons.studies.base",
+    "StudyConfig": "perceptrons.studies.base",
+    "StudyResult": "perceptrons.studies.base",
+    "Table": "perceptrons.studies.base",
+    "register_study": "perceptrons.studies.base",
+    "StudyOutcome": "perceptrons.studies.runner",
+    "run_study": "perceptrons.studies.runner",
+    "write_index": "perceptrons.studies.report",
+}
 
-BUILTIN: tuple[str, ...] = (
-    "amlp",
-    "deq_nngp",
-    "emofm_ctr",
-    "lie_neurons",
-    "mlp_digits",
-    "scaling_limits",
-)
-"""Subpackages of the built-in studies; ``perceptrons.studies.<slug>.config`` registers each."""
+__all__ = sorted(_EXPORTS)
 
-for _slug in BUILTIN:
-    importlib.import_module(f"perceptrons.studies.{_slug}.config")
 
-__all__ = [
-    "BUDGETS",
-    "BUILTIN",
-    "Claim",
-    "Study",
-    "StudyConfig",
-    "StudyOutcome",
-    "StudyResult",
-    "Table",
-    "register_study",
-    "run_study",
-    "write_index",
-]
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'perceptrons.studies' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

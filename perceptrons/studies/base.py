@@ -39,7 +39,6 @@ Users' own studies may also register a function directly, as a decorator::
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import math
 from collections.abc import Callable, Sequence
@@ -47,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from perceptrons.config import Config, require
+from perceptrons.config import Config, differences, require
 from perceptrons.registry import STUDIES
 
 __all__ = [
@@ -324,16 +323,17 @@ def register_study(
 
 
 def config_differences(config: Config, base: Config) -> dict[str, Any]:
-    """Dotted field paths whose values differ between two configs of one class."""
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(config):
-        a, b = getattr(config, f.name), getattr(base, f.name)
-        if isinstance(a, Config) and type(a) is type(b):
-            for key, value in config_differences(a, b).items():
-                out[f"{f.name}.{key}"] = value
-        elif a != b:
-            out[f.name] = a
-    return out
+    """Dotted field paths whose values differ between two configs of one class, with the
+    value in ``config`` (see `perceptrons.config.differences`)."""
+    return {path: getattr_path(config, path) for path in differences(base, config)}
+
+
+def getattr_path(config: Config, path: str) -> Any:
+    """The value of dotted field ``path`` of ``config``."""
+    value: Any = config
+    for part in path.split("."):
+        value = getattr(value, part)
+    return value
 
 
 def format_command(

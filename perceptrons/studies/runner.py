@@ -11,7 +11,6 @@ raises is recorded (``error.json`` + ``traceback.txt``) rather than propagated, 
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
 import traceback
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from typing import Any, Literal
 
 import torch
 
-from perceptrons.io import save_json
+from perceptrons.io import atomic_write, make_temp_dir, replace_dir, save_json
 from perceptrons.registry import STUDIES
 from perceptrons.studies.base import Study, StudyConfig, StudyResult, format_command
 from perceptrons.studies.report import write_index, write_study_report
@@ -66,17 +65,6 @@ def resolve_config(
     return config
 
 
-def _swap_in(tmp: Path, dest: Path) -> None:
-    """Replace ``dest`` by ``tmp`` with two renames (old folder removed afterwards)."""
-    trash = None
-    if dest.exists():
-        trash = dest.with_name(f".{dest.name}.old-{time.time_ns()}")
-        dest.rename(trash)
-    tmp.rename(dest)
-    if trash is not None:
-        shutil.rmtree(trash, ignore_errors=True)
-
-
 def run_study(
     study: str | Study,
     *,
@@ -85,6 +73,7 @@ def run_study(
     out: str | Path = "reports",
     overrides: list[tuple[str, Any]] | None = None,
     index: bool = True,
+    reraise: bool = False,
 ) -> StudyOutcome:
     """Run study ``name`` and write its reports to ``<out>/<name>/``.
 
@@ -95,6 +84,8 @@ def run_study(
         out: Root folder of the reports.
         overrides: ``(dotted_field, value)`` pairs applied to the preset, values already typed.
         index: Rewrite ``<out>/index.html`` afterwards.
+        reraise: Re-raise the study's exception after its error report is in place
+            (``perceptrons --debug``).
 
     Returns:
         The outcome; exceptions raised by the study are caught and reported in it.
@@ -111,7 +102,7 @@ def run_study(
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
     dest = root / name
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".{name}.tmp-"))
+    tmp = make_temp_dir(root, f".{name}.tmp-")
     save_json(tmp / "config.json", {"type": type(config).__name__, "params": config.to_dict()})
     start = time.perf_counter()
     threads = torch.get_num_threads()
@@ -140,10 +131,12 @@ def run_study(
         status: Literal["passed", "failed", "errored"] = "passed" if result.passed else "failed"
         error = None
     except Exception as exc:  # noqa: BLE001 - any study failure is reported, not propagated
+        failure = exc
         seconds = time.perf_counter() - start
         result, status = None, "errored"
         error = f"{type(exc).__name__}: {exc}".splitlines()[0]
-        (tmp / "traceback.txt").write_text(traceback.format_exc())
+        with atomic_write(tmp / "traceback.txt") as handle:
+            handle.write(traceback.format_exc())
         save_json(
             tmp / "error.json",
             {
@@ -162,7 +155,9 @@ def run_study(
             dest / Path(p).relative_to(tmp) if Path(p).is_relative_to(tmp) else p
             for p in result.figures
         ]
-    _swap_in(tmp, dest)
+    replace_dir(tmp, dest)
     if index:
         write_index(root)
+    if reraise and status == "errored":
+        raise failure
     return StudyOutcome(name, status, dest, seconds, result, error)

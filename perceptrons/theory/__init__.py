@@ -8,7 +8,9 @@
   giving both the finite network (``.build``) and its NNGP/NTK kernels (``.kernel``), in
   neural-tangents' conventions; the DEQ NNGP kernel (`deq_kernel`, Gao et al. 2023).
 * `perceptrons.theory.gp`: scikit-learn GP regressors with these kernels (`NNGPRegressor`,
-  `NTKRegressor`) and the DEQ kernel as a description (`DEQKernel`).
+  `NTKRegressor`), the DEQ kernel as a description (`DEQKernel`) and kernel ridge regression
+  with a precomputed kernel (`kernel_ridge_predict`); re-exported here lazily, so that
+  importing the kernels does not import scikit-learn.
 * `perceptrons.theory.montecarlo`: batched Monte Carlo of real networks at initialisation
   (layer-wise Gram trajectories), the exact Gram-chain simulators and two-sample KS helpers.
 """
@@ -29,7 +31,6 @@ from perceptrons.theory.dual import (
     sign_dual,
     step_dual,
 )
-from perceptrons.theory.gp import DEQKernel, NNGPRegressor, NTKRegressor
 from perceptrons.theory.kernels import (
     GELU,
     ABReLU,
@@ -125,8 +126,21 @@ __all__ = [
     "Tanh",
     "deq_kernel",
     "serial",
-    # gp
+    # gp (loaded on first use: it imports scikit-learn)
     "DEQKernel",
     "NNGPRegressor",
     "NTKRegressor",
+    "kernel_ridge_predict",
 ]
+
+_LAZY = {name: "perceptrons.theory.gp" for name in __all__[__all__.index("DEQKernel") :]}
+
+
+def __getattr__(name: str):  # PEP 562: scikit-learn is imported only when gp is used
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'perceptrons.theory' has no attribute {name!r}")

@@ -10,11 +10,18 @@ Dimension legend: ``n`` training inputs; ``m`` test inputs; ``d`` input features
   ``t = None`` with ``get='ntk'``.
 * `DEQKernel`: the DEQ NNGP kernel (`perceptrons.theory.kernels.deq_kernel`) as a kernel
   description; NNGP only.
+* `kernel_ridge_predict`: kernel ridge regression with precomputed kernel matrices.
 
 The ``jitter`` is relative, as neural-tangents' ``diag_reg``: the matrix factorised is
 :math:`K + \\text{jitter}\\cdot\\operatorname{mean}(\\operatorname{diag}K)\\, I`. If the Cholesky
 factorisation fails, the jitter is multiplied by 10 and retried up to `MAX_JITTER`; the value
 used is stored in ``jitter_``.
+
+Inputs are validated with scikit-learn's own ``validate_data`` and ``check_is_fitted``, so the
+regressors pass ``sklearn.utils.estimator_checks`` and behave as other estimators in a
+``Pipeline`` or ``GridSearchCV`` (scikit-learn's developer guide, "Developing scikit-learn
+estimators"). They accept multi-output targets: a column ``y`` (n, 1) is kept 2-D, and
+``predict`` then returns (m, 1).
 """
 
 from __future__ import annotations
@@ -25,10 +32,12 @@ from typing import Any, Literal
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.utils import Tags
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from perceptrons.theory.kernels import Activation, Kernel, deq_kernel
 
-__all__ = ["MAX_JITTER", "DEQKernel", "NNGPRegressor", "NTKRegressor"]
+__all__ = ["MAX_JITTER", "DEQKernel", "NNGPRegressor", "NTKRegressor", "kernel_ridge_predict"]
 
 MAX_JITTER = 1e-2
 """Largest relative jitter tried before a kernel is declared not positive definite."""
@@ -102,30 +111,9 @@ def _torch_dtype(dtype: Any) -> torch.dtype:
     return resolved
 
 
-def _as_matrix(name: str, value: Any, dtype: torch.dtype) -> torch.Tensor:
-    array = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value)
-    if array.ndim != 2:
-        raise ValueError(f"{name}: expected shape (num_samples, num_features), got {array.shape}")
-    if array.shape[0] < 1 or array.shape[1] < 1:
-        raise ValueError(f"{name}: expected a non-empty array, got shape {array.shape}")
-    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
-        raise ValueError(f"{name}: expected real numbers, got dtype {array.dtype}")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name}: contains NaN or infinite values")
-    return torch.as_tensor(array.astype(np.float64)).to(dtype)
-
-
-def _as_targets(value: Any, num_samples: int, dtype: torch.dtype) -> torch.Tensor:
-    array = np.asarray(value.detach().cpu() if isinstance(value, torch.Tensor) else value)
-    if array.ndim not in (1, 2):
-        raise ValueError(f"y: expected shape (n,) or (n, t), got {array.shape}")
-    if array.shape[0] != num_samples:
-        raise ValueError(f"y: expected {num_samples} rows to match X, got shape {array.shape}")
-    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
-        raise ValueError(f"y: expected real numbers, got dtype {array.dtype}")
-    if not np.all(np.isfinite(array)):
-        raise ValueError("y: contains NaN or infinite values")
-    return torch.as_tensor(array.astype(np.float64)).to(dtype)
+def _to_numpy(value: Any) -> Any:
+    """A torch tensor as a NumPy array (detached, on the CPU); anything else unchanged."""
+    return value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else value
 
 
 def _check_kernel(kernel: Any) -> None:
@@ -171,6 +159,16 @@ class _KernelRegressor(RegressorMixin, BaseEstimator):
         self.jitter = jitter
         self.dtype = dtype
 
+    def __sklearn_tags__(self) -> Tags:
+        """scikit-learn estimator tags: dense real input, multi-output regression."""
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def __sklearn_is_fitted__(self) -> bool:
+        """Fitted once ``fit`` has completed (a failed ``fit`` may leave ``n_features_in_``)."""
+        return hasattr(self, "alpha_")
+
     # ------------------------------------------------------------------ helpers
     def _check_params(self) -> torch.dtype:
         _check_kernel(self.kernel)
@@ -197,15 +195,18 @@ class _KernelRegressor(RegressorMixin, BaseEstimator):
         return Kernel(torch.cat(nngp), torch.cat(ntk) if ntk else None)
 
     def _check_fitted_input(self, X: Any) -> tuple[torch.Tensor, torch.dtype]:
-        if not hasattr(self, "X_train_"):
-            raise RuntimeError(f"{type(self).__name__}: call fit(X, y) before predict")
+        """Validate ``X`` for ``predict``: fitted estimator, same number of features as in fit.
+
+        Raises:
+            sklearn.exceptions.NotFittedError: ``fit`` has not been called.
+            ValueError: as ``sklearn.utils.check_array`` (not 2-D, empty, NaN/inf, complex),
+                or a number of features other than ``n_features_in_``.
+            TypeError: sparse ``X``.
+        """
+        check_is_fitted(self)
         dtype = _torch_dtype(self.dtype)
-        x = _as_matrix("X", X, dtype)
-        if x.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X: expected {self.n_features_in_} features as in fit, got shape {tuple(x.shape)}"
-            )
-        return x, dtype
+        array = validate_data(self, _to_numpy(X), reset=False, dtype=np.float64)
+        return torch.tensor(array, dtype=dtype), dtype  # a copy: X may be read-only
 
     def _output(self, mean: torch.Tensor) -> np.ndarray:
         mean = mean.cpu().numpy()
@@ -219,13 +220,25 @@ class _KernelRegressor(RegressorMixin, BaseEstimator):
             ``self``.
 
         Raises:
-            ValueError: bad shapes, NaN/inf, bad parameters, or a kernel that is not positive
-                definite even with jitter `MAX_JITTER`.
+            ValueError: bad shapes, NaN/inf, complex or empty input, ``y=None`` (messages of
+                ``sklearn.utils.validation.validate_data``), bad parameters, or a kernel that is
+                not positive definite even with jitter `MAX_JITTER`.
+            TypeError: sparse input (dense data is required), or a bad ``kernel``.
             NotImplementedError: `NTKRegressor` with a kernel that has no NTK.
         """
         dtype = self._check_params()
-        x = _as_matrix("X", X, dtype)
-        targets = _as_targets(y, x.shape[0], dtype)
+        # X and y separately (y may be (n,) or (n, t)), then a length check naming y
+        x, targets = validate_data(
+            self,
+            _to_numpy(X),
+            _to_numpy(y),
+            validate_separately=({"dtype": np.float64}, {"dtype": np.float64, "ensure_2d": False}),
+        )
+        if targets.shape[0] != x.shape[0]:
+            raise ValueError(f"y: expected {x.shape[0]} rows to match X, got shape {targets.shape}")
+        # copies: the fitted state never shares (possibly read-only) memory with the inputs
+        x = torch.tensor(x, dtype=dtype)
+        targets = torch.tensor(targets, dtype=dtype)
         self._y_1d = targets.ndim == 1
         targets = targets[:, None] if self._y_1d else targets
         k = self._k(x, None, dtype)
@@ -318,3 +331,95 @@ class NTKRegressor(_KernelRegressor):
         k_train = self.kernel_train_.nngp
         var = prior + ((a @ k_train) * a).sum(1) - 2 * (a * cross.nngp).sum(1)
         return mean, var.clamp_min(0).sqrt().cpu().numpy()
+
+
+def kernel_ridge_predict(
+    k_train: torch.Tensor,
+    y_train: torch.Tensor,
+    k_test_train: torch.Tensor,
+    *,
+    ridge: float,
+    relative: bool = True,
+) -> torch.Tensor:
+    """Kernel ridge regression with precomputed kernel matrices.
+
+    .. math::
+
+        \\hat y = K_{*X}\\,(K_{XX} + \\lambda I)^{-1} y, \\qquad
+        \\lambda = \\begin{cases}
+            \\text{ridge}\\cdot\\operatorname{mean}(\\operatorname{diag}K_{XX})
+                & \\text{relative} \\\\
+            \\text{ridge} & \\text{otherwise,}
+        \\end{cases}
+
+    the posterior mean of `NNGPRegressor` for the same kernel with ``jitter = ridge`` (relative),
+    but solved with ``torch.linalg.solve`` (LU) instead of a Cholesky factorisation, and without
+    the jitter retry. It accepts any kernel matrix, e.g. an empirical Gram matrix
+    :math:`h h^\\top / n` of a finite network.
+
+    Args:
+        k_train: Training kernel :math:`K_{XX}`, shape ``(n, n)``.
+        y_train: Training targets, shape ``(n,)`` or ``(n, t)``.
+        k_test_train: Cross kernel :math:`K_{*X}` between test and training inputs, shape
+            ``(m, n)``.
+        ridge: Diagonal regulariser, finite and >= 0.
+        relative: Scale ``ridge`` by the mean of the diagonal of ``k_train`` (as the relative
+            ``jitter`` of the regressors, neural-tangents' ``diag_reg``); otherwise add
+            ``ridge`` as is.
+
+    Returns:
+        Predictions of shape ``(m,)`` for 1-D ``y_train``, ``(m, t)`` otherwise, with the dtype
+        and device of ``k_train``.
+
+    Raises:
+        TypeError: an argument that is not a tensor, or a non-numeric ``ridge``.
+        ValueError: a shape other than the ones above, differing dtypes or devices, a
+            non-floating dtype, NaN/inf, a negative or non-finite ``ridge``, or (``relative``)
+            a diagonal whose mean is not positive.
+        torch.linalg.LinAlgError: ``k_train + ridge I`` is singular.
+    """
+    for name, value in (("k_train", k_train), ("y_train", y_train), ("k_test_train", k_test_train)):
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"{name}: expected a torch.Tensor, got {type(value).__name__}")
+    if isinstance(ridge, bool) or not isinstance(ridge, int | float):
+        raise TypeError(f"ridge: expected a number, got {type(ridge).__name__}")
+    if not np.isfinite(ridge) or ridge < 0:
+        raise ValueError(f"ridge: expected a finite number >= 0, got {ridge!r}")
+    if k_train.ndim != 2 or k_train.shape[0] != k_train.shape[1]:
+        raise ValueError(f"k_train: expected shape (n, n), got {tuple(k_train.shape)}")
+    n = k_train.shape[0]
+    if n < 1:
+        raise ValueError(f"k_train: expected at least one training input, got shape {(n, n)}")
+    if y_train.ndim not in (1, 2) or y_train.shape[0] != n:
+        raise ValueError(
+            f"y_train: expected shape ({n},) or ({n}, t) to match k_train, "
+            f"got {tuple(y_train.shape)}"
+        )
+    if k_test_train.ndim != 2 or k_test_train.shape[1] != n:
+        raise ValueError(
+            f"k_test_train: expected shape (m, {n}) to match k_train, "
+            f"got {tuple(k_test_train.shape)}"
+        )
+    if not k_train.dtype.is_floating_point:
+        raise ValueError(f"k_train: expected a floating dtype, got {k_train.dtype}")
+    for name, value in (("y_train", y_train), ("k_test_train", k_test_train)):
+        if value.dtype != k_train.dtype or value.device != k_train.device:
+            raise ValueError(
+                f"{name}: expected dtype {k_train.dtype} on {k_train.device} as k_train, "
+                f"got {value.dtype} on {value.device}"
+            )
+    for name, value in (("k_train", k_train), ("y_train", y_train), ("k_test_train", k_test_train)):
+        if not bool(torch.isfinite(value).all()):
+            raise ValueError(f"{name}: contains NaN or infinite values")
+    if relative:
+        scale = float(torch.diagonal(k_train).mean())
+        if scale <= 0:
+            raise ValueError(
+                f"k_train: a relative ridge needs a positive mean diagonal, got {scale!r}"
+            )
+        value = ridge * scale
+    else:
+        value = ridge
+    eye = torch.eye(n, dtype=k_train.dtype, device=k_train.device)
+    alpha = torch.linalg.solve(k_train + value * eye, y_train)  # (n,) or (n, t)
+    return k_test_train @ alpha

@@ -34,7 +34,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from perceptrons.io import atomic_write, load_json, load_tensors, save_json, save_tensors
+from perceptrons.io import (
+    atomic_write,
+    fsync_dir,
+    load_json,
+    load_tensors,
+    make_temp_dir,
+    save_json,
+    save_tensors,
+)
 
 __all__ = [
     "Checkpoint",
@@ -113,20 +121,6 @@ def clean_checkpoint_dir(directory: str | os.PathLike[str]) -> list[Path]:
                 child.unlink()
             removed.append(child)
     return removed
-
-
-def _fsync_dir(path: Path) -> None:
-    """Make a rename inside ``path`` durable (best effort: not every platform allows it)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def delete_checkpoint(path: str | os.PathLike[str]) -> None:
@@ -250,7 +244,7 @@ def save_checkpoint(
     root = Path(directory)
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:08d}"
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp-{final.name}-"))
+    tmp = make_temp_dir(root, f".tmp-{final.name}-")
     try:
         files = ["model.safetensors"]
         save_tensors(tmp / "model.safetensors", dict(model.state_dict()))
@@ -269,14 +263,14 @@ def save_checkpoint(
             "state": state or {},
         }
         save_json(tmp / "state.json", meta, indent=None)  # written last
-        _fsync_dir(tmp)
+        fsync_dir(tmp)
         if final.exists():
             delete_checkpoint(final)
         os.rename(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    _fsync_dir(root)
+    fsync_dir(root)
     with atomic_write(root / "latest") as handle:
         handle.write(final.name + "\n")
     if keep is not None:

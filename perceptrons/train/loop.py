@@ -28,6 +28,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from perceptrons.config import differences
+from perceptrons.io import load_json
 from perceptrons.train.callbacks import Callback
 from perceptrons.train.checkpoint import (
     capture_rng_state,
@@ -45,7 +47,13 @@ from perceptrons.train.optim import make_optimizer, make_scheduler
 from perceptrons.train.progress import ProgressBar, progress_enabled
 from perceptrons.train.state import FitResult, Step, TrainState
 
-__all__ = ["fit"]
+__all__ = ["RESUMABLE_FIELDS", "fit"]
+
+RESUMABLE_FIELDS = frozenset(
+    {"max_steps", "max_epochs", "progress", "log_every", "keep_checkpoints", "checkpoint_every"}
+)
+"""`FitConfig` fields that may differ when a run resumes: they extend or present the run. Any
+other difference from the checkpoint's config makes `fit` refuse to resume."""
 
 
 # ---------------------------------------------------------------------- helpers
@@ -113,6 +121,29 @@ def _scalar(name: str, value: Any, step_number: int) -> Tensor:
     )
 
 
+def _check_resumable(path: Path, config: FitConfig) -> None:
+    """Raise unless checkpoint ``path`` was written under ``config`` up to `RESUMABLE_FIELDS`.
+
+    Reads only the checkpoint's ``state.json``; nothing is written.
+    """
+    meta = load_json(path / "state.json")
+    stored = meta.get("state", {}).get("config") if isinstance(meta, dict) else None
+    if not isinstance(stored, dict):
+        raise ValueError(f"{path / 'state.json'}: checkpoint has no FitConfig to compare with")
+    changed = {
+        k: v
+        for k, v in differences(stored, config.to_dict()).items()
+        if k.split(".")[0] not in RESUMABLE_FIELDS
+    }
+    if changed:
+        lines = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
+        raise ValueError(
+            f"{path}: cannot resume, the FitConfig differs from the checkpoint's ({lines}); "
+            "only " + ", ".join(sorted(RESUMABLE_FIELDS)) + " may change. To start fresh, "
+            "pass resume=False (deletes this out_dir's checkpoints and log) or another out_dir"
+        )
+
+
 def _nonfinite_error(first: int, last: int) -> FloatingPointError:
     where = f"step {last}" if first == last else f"one of steps {first}..{last}"
     return FloatingPointError(f"non-finite loss at {where}")
@@ -149,8 +180,9 @@ def fit(
         out_dir: Where ``metrics.jsonl`` (one JSON record per line) and ``checkpoints/`` go
             (None: nothing is written).
         resume: Continue from the newest checkpoint in ``out_dir`` if there is one (the log is
-            cut back to that step). False starts from scratch and deletes ``out_dir``'s earlier
-            checkpoints and log.
+            cut back to that step). The checkpoint's `FitConfig` must equal ``config`` except
+            for `RESUMABLE_FIELDS` (a longer budget resumes exactly). False starts from
+            scratch and deletes ``out_dir``'s earlier checkpoints and log.
 
     Returns:
         The `FitResult` (steps, epochs, history, early stop, resume step, time, final metrics).
@@ -158,7 +190,9 @@ def fit(
     Raises:
         ValueError: missing or non-scalar ``loss``; data without a length for ``max_epochs``,
             without a position for checkpoints, or with no batches; checkpoints without
-            ``out_dir``; a checkpoint that does not match the callbacks.
+            ``out_dir``; a checkpoint written under another config (each differing field
+            named by its dotted path, with old and new values; nothing in ``out_dir`` is
+            changed) or with other callbacks.
         FloatingPointError: a non-finite loss (the step is named).
     """
     wall_start = time.perf_counter()
@@ -213,10 +247,12 @@ def fit(
     with torch.random.fork_rng(devices=fork_devices), contextlib.ExitStack() as stack:
         found = None
         if run.ckpt_root is not None:
-            clean_checkpoint_dir(run.ckpt_root)
             if resume:
                 found = latest_checkpoint(run.ckpt_root)
-            else:
+                if found is not None:
+                    _check_resumable(found, config)  # before anything in out_dir changes
+            clean_checkpoint_dir(run.ckpt_root)
+            if not resume:
                 for _, old in list_checkpoints(run.ckpt_root):
                     delete_checkpoint(old)
         resumed_from, resumed_final = None, False

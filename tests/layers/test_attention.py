@@ -364,3 +364,104 @@ def test_bad_constructor_arguments() -> None:
         AttentiveMLP(16, 2, conv_kernel_size=4)
     with pytest.raises(ValueError, match="dropout"):
         LinearAttention(16, 2, dropout=1.0)
+
+
+# --------------------------------------------------------------------------- formulas by hand
+def _softmax_rows(a: torch.Tensor) -> torch.Tensor:
+    e = torch.exp(a - a.max(-1, keepdim=True).values)
+    return e / e.sum(-1, keepdim=True)
+
+
+def _randomise(mod: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """Every parameter redrawn N(0, 0.7^2) (biases, LayerNorm affine and temperatures too)."""
+    g = _gen(seed)
+    with torch.no_grad():
+        for p in mod.parameters():
+            p.copy_(0.7 * torch.randn(p.shape, generator=g, dtype=p.dtype))
+    return mod.eval()
+
+
+def _head(x: torch.Tensor, proj: torch.nn.Linear, i: int, j: int, d: int) -> torch.Tensor:
+    """Head ``j`` of batch item ``i`` after the projection: ``(length, d)``."""
+    return (x[i] @ proj.weight.T + proj.bias)[:, j * d : (j + 1) * d]
+
+
+def _conv_by_hand(mod: AttentiveMLP, q: torch.Tensor, j: int) -> torch.Tensor:
+    """relu(sum_s w[j, s] q[t + s - pad] + bias[j]) over the sequence, zero padded: (n, d)."""
+    size = mod.conv_kernel_size
+    pad = size // 2
+    padded = torch.cat([q.new_zeros(pad, q.shape[1]), q, q.new_zeros(pad, q.shape[1])])
+    out = sum(mod.conv_weight[j, 0, s, 0] * padded[s : s + q.shape[0]] for s in range(size))
+    return torch.relu(out + mod.conv_bias[j])
+
+
+def _layer_norm(x: torch.Tensor, norm: torch.nn.LayerNorm) -> torch.Tensor:
+    mean = x.mean(-1, keepdim=True)
+    var = ((x - mean) ** 2).mean(-1, keepdim=True)
+    return (x - mean) / torch.sqrt(var + norm.eps) * norm.weight + norm.bias
+
+
+def _amlp_by_hand(mod: AttentiveMLP, query, key, value) -> torch.Tensor:
+    """The module docstring's Cov / PQuery equations, one batch item and head at a time."""
+    h, d = mod.num_heads, mod.head_dim
+    inputs = ((query, mod.q_proj), (key, mod.k_proj), (value, mod.v_proj))
+    outputs = []
+    for i in range(query.shape[0]):
+        heads = []
+        for j in range(h):
+            q, k, v = (_head(t, p, i, j, d) for t, p in inputs)
+            cq, ck = mod.q_landmarks[j], mod.k_landmarks[j]  # (c, d)
+            if mod.variant == "cov":
+                qh, kh, vh = (t / t.norm(dim=0) for t in (q, k, v))  # unit feature columns
+                a_q = _softmax_rows(mod.temperature_q[j] * qh.T @ qh)  # (d, d)
+                a_k = _softmax_rows(mod.temperature_k[j] * kh.T @ kh)
+                bkv = _softmax_rows(mod.temperature_kv[j] * kh.T @ vh)
+                m = torch.relu(cq @ a_q + ck @ a_k)  # (c, d)
+                w_qk, w_qkv, s = m.T, m @ bkv.T, 1 / d**0.5
+            else:
+                q = q - mod.query_mean
+                p_q = _softmax_rows(cq @ q.T) @ q  # (c, d)
+                p_k = _softmax_rows(ck @ k.T) @ k
+                proj = mod.landmark_proj
+                m = torch.cat([p_q, p_k], dim=1) @ proj.weight.T + proj.bias  # (c, d)
+                w_qk, w_qkv, s = m.T, _softmax_rows(m @ k.T) @ v, 1.0
+            out = _softmax_rows(s * q @ w_qk) @ w_qkv  # (n, d)
+            if mod.conv_kernel_size is not None:
+                out = out + _conv_by_hand(mod, q, j)
+            heads.append(_layer_norm(out, mod.out_norm))
+        outputs.append(torch.cat(heads, dim=1) @ mod.out_proj.weight.T + mod.out_proj.bias)
+    return torch.stack(outputs)
+
+
+@pytest.mark.parametrize("conv", [False, True], ids=["plain", "conv"])
+@pytest.mark.parametrize("variant", ["cov", "pquery"])
+def test_amlp_matches_its_equations_written_out(variant: str, conv: bool) -> None:
+    """Cross-attention with distinct keys and values, every parameter random, eval mode."""
+    mod = AttentiveMLP(8, 2, 3, variant, conv_kernel_size=3 if conv else None, dtype=F64)
+    _randomise(mod, seed=11)
+    if variant == "pquery":
+        mod.query_mean.copy_(_x(4, seed=12))
+    query, key, value = _x(2, 5, 8, seed=13), _x(2, 4, 8, seed=14), _x(2, 4, 8, seed=15)
+    expected = _amlp_by_hand(mod, query, key, value)
+    torch.testing.assert_close(mod(query, key, value)[0], expected, rtol=1e-12, atol=1e-12)
+
+
+def test_linear_attention_matches_its_equation_written_out() -> None:
+    mod = _randomise(LinearAttention(8, 2, dtype=F64), seed=16)
+    query, key, value = _x(2, 5, 8, seed=17), _x(2, 4, 8, seed=18), _x(2, 4, 8, seed=19)
+    inputs = ((query, mod.q_proj), (key, mod.k_proj), (value, mod.v_proj))
+    outputs = []
+    for i in range(2):
+        heads = []
+        for j in range(2):
+            q, k, v = (_head(t, p, i, j, 4) for t, p in inputs)
+            phi_q, phi_k = torch.nn.functional.elu(q) + 1, torch.nn.functional.elu(k) + 1
+            rows = [
+                sum(phi_q[t] @ phi_k[s] * v[s] for s in range(4))
+                / sum(phi_q[t] @ phi_k[s] for s in range(4))
+                for t in range(5)
+            ]
+            heads.append(torch.stack(rows))
+        outputs.append(torch.cat(heads, dim=1) @ mod.out_proj.weight.T + mod.out_proj.bias)
+    expected = torch.stack(outputs)
+    torch.testing.assert_close(mod(query, key, value)[0], expected, rtol=1e-12, atol=1e-12)

@@ -218,3 +218,105 @@ def test_layers_pass_the_shipped_model_checks(name: str) -> None:
     layer = factory(sl3(), torch.Generator().manual_seed(0))
     x = features(sl3(), 3, C, 4).float()
     check_model(layer, x, checks=("forward_shapes", "backward", "float64"))
+
+
+def _pool_with_identity_weight(algebra: LieAlgebra, absolute: bool) -> LieMaxPool:
+    pool = LieMaxPool(C, algebra=algebra, absolute=absolute, dtype=torch.float64)
+    pool.weight.copy_(torch.eye(C, dtype=torch.float64))  # d = x: the score is B(x, x)
+    return pool
+
+
+def test_maxpool_absolute_ranks_by_the_magnitude_on_so3() -> None:
+    """so(3)'s Killing form is negative definite, so with ``d = x`` the signed score B(x, x)
+    is largest at the shortest point and |B(x, x)| at the longest one."""
+    algebra = so3()
+    g = torch.Generator().manual_seed(0)
+    b, n = 2, 5
+    directions = torch.randn(b, C, 3, n, generator=g, dtype=torch.float64)
+    directions = directions / directions.norm(dim=2, keepdim=True)
+    radii = torch.stack([torch.randperm(n, generator=g) for _ in range(b * C)]).view(b, C, n)
+    x = directions * (0.5 + radii[:, :, None, :])  # distinct norms, a different order per channel
+    longest, shortest = radii.argmax(-1), radii.argmin(-1)  # (b, c)
+    assert (longest != shortest).all()
+    channels = torch.arange(C)
+    for absolute, index in ((True, longest), (False, shortest)):
+        out = _pool_with_identity_weight(algebra, absolute)(x)
+        for i in range(b):
+            torch.testing.assert_close(out[i], x[i, channels, :, index[i]], rtol=0, atol=0)
+
+
+def test_maxpool_absolute_picks_a_negative_score_on_sl3() -> None:
+    """sl(3) with B(X, Y) = 6 tr(XY): a symmetric point scores +6|S|^2, a skew one -6|A|^2.
+    With ``d = x``, each channel has a unit skew point (score -6, the largest |B|), a symmetric
+    one of norm 0.2 (the largest B) and symmetric ones of norm 0.1, at random positions."""
+    algebra = sl3()
+    g = torch.Generator().manual_seed(1)
+    b, n = 2, 4
+
+    def traceless(m: torch.Tensor) -> torch.Tensor:  # minus trace/3 times the identity
+        return (
+            m - torch.eye(3, dtype=m.dtype) * m.diagonal(dim1=-2, dim2=-1).mean(-1)[..., None, None]
+        )
+
+    raw = torch.randn(b, C, n, 3, 3, generator=g, dtype=torch.float64)
+    symmetric = traceless(raw + raw.transpose(-1, -2))
+    skew = raw - raw.transpose(-1, -2)
+    symmetric = 0.2 * symmetric / torch.linalg.matrix_norm(symmetric)[..., None, None]
+    skew = skew / torch.linalg.matrix_norm(skew)[..., None, None]
+    sym_pos = torch.stack([torch.randperm(n, generator=g)[:2] for _ in range(b * C)]).view(b, C, 2)
+    matrices = 0.5 * symmetric
+    bi, ci = torch.meshgrid(torch.arange(b), torch.arange(C), indexing="ij")
+    matrices[bi, ci, sym_pos[..., 0]] = symmetric[bi, ci, sym_pos[..., 0]]
+    matrices[bi, ci, sym_pos[..., 1]] = skew[bi, ci, sym_pos[..., 1]]
+    x = algebra.vee(matrices).movedim(-1, 2)  # (b, c, K, n)
+    torch.testing.assert_close(algebra.hat(x.movedim(2, -1)), matrices)  # in the algebra
+    score = 6 * torch.einsum("bcnij,bcnji->bcn", matrices, matrices)  # 6 tr(X X)
+    signed, magnitude = score.argmax(-1), score.abs().argmax(-1)
+    torch.testing.assert_close(signed, sym_pos[..., 0], rtol=0, atol=0)
+    torch.testing.assert_close(magnitude, sym_pos[..., 1], rtol=0, atol=0)
+    torch.testing.assert_close(
+        score[bi, ci, magnitude], torch.full((b, C), -6.0, dtype=torch.float64)
+    )
+    for absolute, index in ((True, magnitude), (False, signed)):
+        out = _pool_with_identity_weight(algebra, absolute)(x)
+        expected = x.gather(3, index[:, :, None, None].expand(-1, -1, x.shape[2], 1))[..., 0]
+        torch.testing.assert_close(out, expected, rtol=0, atol=0)
+
+
+def test_maxpool_mixes_channels_before_scoring() -> None:
+    """With a random W the score is B(x_cn, sum_j W_cj x_jn), written with 6 tr on sl(3)."""
+    algebra = sl3()
+    g = torch.Generator().manual_seed(2)
+    pool = LieMaxPool(C, algebra=algebra, absolute=True, generator=g, dtype=torch.float64)
+    signed = LieMaxPool(C, algebra=algebra, dtype=torch.float64)
+    signed.load_state_dict(pool.state_dict())
+    x = features(algebra, 8, C, 6, seed=3)
+    hx = algebra.hat(x.movedim(2, -1))  # (b, c, n, 3, 3)
+    hd = torch.einsum("cj,bjnkl->bcnkl", pool.weight, hx)
+    score = 6 * torch.einsum("bcnij,bcnji->bcn", hx, hd)
+    for module, index in ((pool, score.abs().argmax(-1)), (signed, score.argmax(-1))):
+        expected = x.gather(3, index[:, :, None, None].expand(-1, -1, x.shape[2], 1))[..., 0]
+        torch.testing.assert_close(module(x), expected, rtol=0, atol=0)
+    assert (score.abs().argmax(-1) != score.argmax(-1)).any()  # the two rankings differ here
+
+
+def test_relu_shared_direction_on_points_written_out() -> None:
+    """``share_nonlinearity``: one direction d = sum_c U_c x_c for every channel; (b, c, K, n)
+    inputs; B(X, Y) = 6 tr(XY) on sl(3)."""
+    algebra = sl3()
+    g = torch.Generator().manual_seed(4)
+    layer = LieReLU(
+        C,
+        algebra=algebra,
+        negative_slope=0.2,
+        share_nonlinearity=True,
+        generator=g,
+        dtype=torch.float64,
+    )
+    x = features(algebra, 4, C, 5, seed=5)  # (b, c, K, n)
+    d = torch.einsum("c,bckn->bkn", layer.weight[0], x)  # the shared direction
+    hx, hd = algebra.hat(x.movedim(2, -1)), algebra.hat(d.movedim(1, -1))
+    kf = 6 * torch.einsum("bcnij,bnji->bcn", hx, hd)[:, :, None, :]  # (b, c, 1, n)
+    plain = torch.where(kf <= 0, x, x + kf * d[:, None])
+    torch.testing.assert_close(layer(x), 0.2 * x + 0.8 * plain, rtol=1e-12, atol=1e-12)
+    assert (kf > 0).any() and (kf <= 0).any()

@@ -505,3 +505,86 @@ def test_deq_kernel_of_one_set_is_exactly_symmetric_across_blocks() -> None:
     assert torch.equal(k, k.T)
     full, _ = deq_kernel(x, weight_std=0.6, input_std=1.0, activation=Erf(), block_size=9)
     torch.testing.assert_close(k, full, rtol=1e-9, atol=1e-12)  # within the solver's tol
+
+
+# ---------------------------------------------------------------------------- residual scale
+# Dense(w0, b0) -> Residual(serial(Dense(w1, b1), ReLU, Dense(w2, b2)), scale) -> ReLU
+# -> Dense(w3, b3); the ReLU after the block sees the residual's variances too
+RESIDUAL_STDS = (1.2, 0.3, 1.1, 0.2, 0.9, 0.1, 1.0, 0.2)
+
+
+def residual_net(scale: float):
+    w0, b0, w1, b1, w2, b2, w3, b3 = RESIDUAL_STDS
+    block = serial(Dense(w1, b1), ReLU(), Dense(w2, b2))
+    return serial(Dense(w0, b0), Residual(block, scale), ReLU(), Dense(w3, b3))
+
+
+def _arccos_relu(k11, k22, k12):
+    """Cho & Saul's degree-1 arc-cosine kernel E[relu(u1) relu(u2)] and the degree-0 one
+    E[step(u1) step(u2)], u ~ N(0, [[k11, k12], [k12, k22]])."""
+    norm = torch.sqrt(k11 * k22)
+    theta = torch.arccos((k12 / norm).clamp(-1.0, 1.0))
+    dual = norm * (torch.sin(theta) + (math.pi - theta) * torch.cos(theta)) / (2 * math.pi)
+    return dual, (math.pi - theta) / (2 * math.pi)
+
+
+def _residual_net_by_hand(x1, x2, scale):
+    """The NNGP and NTK recursion of `residual_net` written out: NTK parameterisation, each
+    K a triple (k(x1, x1), k(x2, x2), k(x1, x2)) and Theta the cross NTK."""
+    w0, b0, w1, b1, w2, b2, w3, b3 = RESIDUAL_STDS
+
+    def dense(k, theta, w, b):  # K <- w^2 K + b^2, Theta <- w^2 Theta + K_new
+        k = tuple(w * w * ki + b * b for ki in k)
+        return k, w * w * theta + k[2]
+
+    def relu(k, theta):  # K <- V(K), Theta <- Vdot(K) Theta
+        k11, k22, k12 = k
+        diag1, diag2 = _arccos_relu(k11, k11, k11)[0], _arccos_relu(k22, k22, k22)[0]
+        cross, slope = _arccos_relu(k11, k22, k12)
+        return (diag1, diag2, cross), slope * theta
+
+    k_in = ((x1 * x1).sum(1)[:, None], (x2 * x2).sum(1)[None, :], x1 @ x2.T)
+    k, theta = dense(tuple(ki / x1.shape[1] for ki in k_in), 0.0, w0, b0)
+    k_block, theta_block = dense(*relu(*dense(k, theta, w1, b1)), w2, b2)
+    # independent zero-mean branch: both kernels add scale^2 times the block's
+    k = tuple(ki + scale * scale * kb for ki, kb in zip(k, k_block, strict=True))
+    theta = theta + scale * scale * theta_block
+    k, theta = dense(*relu(k, theta), w3, b3)
+    return k[2], theta
+
+
+@pytest.mark.parametrize("scale", [0.5, 2.0, -0.7])
+def test_residual_kernels_with_a_scale_match_the_hand_written_recursion(scale) -> None:
+    x1, x2 = inputs(3), inputs(2, seed=1)
+    nngp, ntk = _residual_net_by_hand(x1, x2, scale)
+    k = residual_net(scale).kernel(x1, x2)
+    torch.testing.assert_close(k.nngp, nngp, rtol=1e-12, atol=0)
+    torch.testing.assert_close(k.ntk, ntk, rtol=1e-12, atol=0)
+    # the sign of the branch does not matter: only scale^2 enters
+    flipped = residual_net(-scale).kernel(x1, x2)
+    torch.testing.assert_close(flipped.nngp, k.nngp, rtol=1e-14, atol=0)
+    torch.testing.assert_close(flipped.ntk, k.ntk, rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("scale", [0.5, 2.0])
+def test_residual_ntk_with_a_scale_matches_the_empirical_ntk(scale) -> None:
+    """Mean empirical NTK of independently drawn wide networks, within 5 standard errors (from
+    the spread of the draws) plus an O(1/width) finite-width allowance."""
+    description = residual_net(scale)
+    x = inputs(4, d=3)
+    exact = description.kernel(x).ntk
+    width, num_nets, generator = 512, 24, gen(13)
+    ntks = []
+    for _ in range(num_nets):
+        model = description.build(3, width, out_features=1, generator=generator, dtype=F64)
+        params = list(model.parameters())
+        rows = []
+        for point in x:
+            grads = torch.autograd.grad(model(point).sum(), params)
+            rows.append(torch.cat([g.reshape(-1) for g in grads]))
+        jacobian = torch.stack(rows)
+        ntks.append(jacobian @ jacobian.T)
+    ntks = torch.stack(ntks)
+    mean, se = ntks.mean(0), ntks.std(0) / math.sqrt(num_nets)
+    tol = 5 * se + 2 * exact.abs().max() / width
+    assert bool(((mean - exact).abs() <= tol).all()), (mean, exact, se)

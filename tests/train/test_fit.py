@@ -405,8 +405,96 @@ def test_early_stopped_run_stays_stopped(tmp_path):
 
 
 def test_mismatched_callbacks_on_resume(tmp_path):
-    _resumable_run(tmp_path)
     x, y = _problem()
-    config = _config(max_steps=30, checkpoint_every=5)
+    config = _config(max_steps=10, checkpoint_every=5)
+    evaluator = Evaluator(lambda m: {"loss": 1.0}, every=5)
+    fit(_mlp(), mse_step, TensorLoader((x, y), 16), config, [evaluator], out_dir=tmp_path)
     with pytest.raises(ValueError, match="callbacks"):
-        fit(_mlp(dropout=0.3), mse_step, TensorLoader((x, y), 16), config, out_dir=tmp_path)
+        fit(_mlp(), mse_step, TensorLoader((x, y), 16), config, out_dir=tmp_path)
+
+
+def _tree(root):
+    """Every path under ``root`` with its bytes and modification time."""
+    return {
+        str(p.relative_to(root)): (p.read_bytes() if p.is_file() else None, p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+    }
+
+
+def _short_run(out_dir, config, *, resume=True):
+    x, y = _problem()
+    loader = TensorLoader((x, y), 16, seed=4)
+    model = _mlp(dropout=0.3)
+    return model, fit(model, mse_step, loader, config, out_dir=out_dir, resume=resume)
+
+
+BASE = dict(max_steps=12, log_every=4, checkpoint_every=4, optimizer=OptimizerConfig(lr=0.1))
+
+
+@pytest.mark.parametrize(
+    ("change", "paths"),
+    [
+        ({"optimizer": OptimizerConfig(lr=1e-4)}, ["optimizer.lr"]),
+        (
+            {"optimizer": OptimizerConfig(name="sgd", lr=0.1, momentum=0.5), "seed": 3},
+            ["optimizer.name", "optimizer.momentum", "seed"],
+        ),
+        (
+            {"schedule": ScheduleConfig(name="cosine"), "grad_clip_norm": 1.0},
+            ["schedule.name", "grad_clip_norm"],
+        ),
+    ],
+)
+def test_resume_under_another_config_is_refused(tmp_path, change, paths):
+    _short_run(tmp_path, _config(**BASE))
+    # a crash left a temporary folder: the refused call must not clean it either
+    (tmp_path / "checkpoints" / ".tmp-step_00000099-x").mkdir()
+    before = _tree(tmp_path)
+    with pytest.raises(ValueError) as caught:
+        _short_run(tmp_path, _config(**{**BASE, "max_steps": 20, **change}))
+    message = str(caught.value)
+    for path in paths:
+        assert f"{path}: " in message
+    assert "resume=False" in message and "out_dir" in message
+    assert "max_steps" not in message.split("differs")[1].split("only")[0]
+    assert "optimizer.lr: 0.1 -> 0.0001" in message or "optimizer.lr" not in paths
+    assert _tree(tmp_path) == before
+
+
+def test_resume_with_only_presentation_changes(tmp_path):
+    _short_run(tmp_path / "ref", _config(**{**BASE, "max_steps": 20, "keep_checkpoints": 3}))
+    _short_run(tmp_path / "run", _config(**BASE))
+    changed = {
+        **BASE,
+        "max_steps": 20,
+        "keep_checkpoints": 3,
+        "progress": False,
+        "checkpoint_every": 4,
+    }
+    _, result = _short_run(tmp_path / "run", _config(**changed))
+    assert result.resumed_from == 12
+
+
+def test_longer_budget_resumes_bit_identically(tmp_path):
+    reference, expected = _short_run(tmp_path / "ref", _config(**{**BASE, "max_steps": 20}))
+    _short_run(tmp_path / "run", _config(**BASE))
+    model, result = _short_run(tmp_path / "run", _config(**{**BASE, "max_steps": 20}))
+    assert result.resumed_from == 12 and result.steps == 20
+    assert _same(_weights(model), _weights(reference))
+    assert _strip_time(result.history) == _strip_time(expected.history)
+
+
+def test_max_epochs_instead_of_max_steps_resumes(tmp_path):
+    _short_run(tmp_path, _config(**BASE))  # 64 rows / 16 = 4 batches per epoch
+    epochs = {**BASE, "max_steps": None, "max_epochs": 5}
+    _, result = _short_run(tmp_path, _config(**epochs))
+    assert result.resumed_from == 12 and result.steps == 20
+
+
+def test_resume_false_replaces_a_run_under_another_config(tmp_path):
+    _short_run(tmp_path, _config(**BASE))
+    changed = _config(**{**BASE, "optimizer": OptimizerConfig(lr=1e-4)})
+    _, result = _short_run(tmp_path, changed, resume=False)
+    assert result.resumed_from is None and result.steps == 12
+    _, again = _short_run(tmp_path, changed)  # the new run's checkpoints are its own
+    assert again.resumed_from == 12

@@ -210,3 +210,66 @@ def test_loading_keeps_the_optimizers_own_implementation_flags(tmp_path, saved_f
     torch.testing.assert_close(
         loader.state_dict()["state"][0]["exp_avg"], saver.state_dict()["state"][0]["exp_avg"]
     )
+
+
+# ---------------------------------------------------------------------- durability
+def _small_checkpoint(root, step, seed=0):
+    model, optimizer, scheduler = _setup(seed=seed)
+    _train(model, optimizer, scheduler, 2)
+    save_checkpoint(root, step, model=model, optimizer=optimizer, scheduler=scheduler)
+    return model
+
+
+def _fail_on_state_json(monkeypatch):
+    """Make the checkpoint writer raise half-way: after the tensors, at its last file."""
+    import perceptrons.train.checkpoint as module
+
+    real = module.save_json
+
+    def failing(path, data, **kwargs):
+        if Path(path).name == "state.json":
+            raise OSError("disk full (simulated)")
+        return real(path, data, **kwargs)
+
+    monkeypatch.setattr(module, "save_json", failing)
+
+
+@pytest.mark.parametrize("step", [8, 4])  # a new checkpoint, and one replacing step 4
+def test_a_write_failing_half_way_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, step):
+    good = _small_checkpoint(tmp_path, 4)
+    _fail_on_state_json(monkeypatch)
+    with pytest.raises(OSError, match="simulated"):
+        _small_checkpoint(tmp_path, step, seed=3)
+    assert latest_checkpoint(tmp_path) == tmp_path / "step_00000004"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("step_")] == ["step_00000004"]
+    restored, _, _ = _setup(seed=9)
+    assert load_checkpoint(tmp_path, model=restored).step == 4
+    for a, b in zip(good.state_dict().values(), restored.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc/self/fd (Linux)")
+def test_checkpoint_files_and_folders_are_fsynced(tmp_path, monkeypatch):
+    import os
+
+    synced: list[str] = []
+    real = os.fsync
+
+    def recording(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        return real(fd)
+
+    monkeypatch.setattr(os, "fsync", recording)
+    _small_checkpoint(tmp_path, 4)
+    root = str(tmp_path.resolve())
+    folders = [p for p in synced if Path(p).parent == Path(root) and ".tmp-step_00000004" in p]
+    assert len(folders) == 1, synced  # the checkpoint's folder, before its rename
+    folder = folders[0]
+    files = [Path(p).name for p in synced if Path(p).parent == Path(folder)]
+    final = tmp_path / "step_00000004"
+    for name in (p.name for p in final.iterdir()):
+        assert any(f.startswith(f".{name}.") for f in files), (name, files)
+    # the folder after its files, the root (the rename) after the folder, then the pointer
+    assert synced.index(folder) > max(i for i, p in enumerate(synced) if p.startswith(folder + "/"))
+    assert root in synced[synced.index(folder) :]
+    assert any(Path(p).name.startswith(".latest.") for p in synced)
