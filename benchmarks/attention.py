@@ -30,8 +30,9 @@ n = 8192 needs about 4 x 4 GiB score-sized buffers per training step).
 Crossover lengths, for every kind against ``naive`` and against ``softmax``, for each metric: the
 length above which the kind is cheaper, (1) by log-log linear interpolation of the ratio between
 the two measured lengths where it changes sign for the last time ("interp"; "<= 256" when it is
-cheaper at every measured length, "> 8192" when never), and (2) the brief's fit ("fit", vs naive
-only): a quadratic least-squares fit to naive and a straight line to the kind, intersected
+cheaper at every measured length, "> 8192" when never), and (2) the "efficiency length" fit of
+the CAB benchmark (Zhang et al. 2023, arXiv:2210.07661; "fit", vs naive only): a quadratic
+least-squares fit to naive and a straight line to the kind, intersected
 ("all n" when the fitted naive curve is above the line everywhere). The fit is dominated by the
 longest lengths and moves a lot with timing noise; "interp" is the one to quote.
 
@@ -163,7 +164,7 @@ def crossover_interp(ns: list[int], ours: list[float], theirs: list[float]) -> d
 
 
 def crossover_fit(ns: list[int], ours: list[float], naive: list[float]) -> float | str | None:
-    """The brief's protocol: quadratic fit to naive, line to ours, intersected.
+    """CAB's protocol (arXiv:2210.07661): quadratic fit to naive, line to ours, intersected.
 
     Returns the largest positive intersection, ``"all n"`` when the fitted naive curve lies
     above our line at every positive length, or None (fewer than 3 lengths, or never above).

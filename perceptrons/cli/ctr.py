@@ -64,7 +64,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from perceptrons.cli.main import UsageError, _Parser
+from perceptrons.cli.main import Parser, UsageError
 
 if TYPE_CHECKING:  # torch loads when a command runs, not for --help
     import torch
@@ -119,7 +119,7 @@ def add_parser(sub: Any) -> None:
     ctr_sub = p_ctr.add_subparsers(
         dest="ctr_command",
         required=True,
-        parser_class=_Parser,
+        parser_class=Parser,
         metavar="{train,evaluate,predict}",
     )
     p = ctr_sub.add_parser("train", help="fit encoder and model on a file; save both")

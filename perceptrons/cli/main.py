@@ -52,13 +52,13 @@ class UsageError(Exception):
     """A command-line mistake; reported on one line with exit status 2."""
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line, status 2
         raise UsageError(message)
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="perceptrons", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="perceptrons", description=__doc__.split("\n\n")[0])
     parser.add_argument(
         "--plugin",
         action="append",
@@ -72,7 +72,7 @@ def _build_parser() -> argparse.ArgumentParser:
         help="re-raise every error with its traceback (usage, data and study errors too)",
     )
     sub = parser.add_subparsers(
-        dest="command", required=True, parser_class=_Parser, metavar="{list,info,reproduce,ctr}"
+        dest="command", required=True, parser_class=Parser, metavar="{list,info,reproduce,ctr}"
     )
     p_list = sub.add_parser("list", help="list registered models and studies")
     p_list.add_argument("what", nargs="?", choices=["models", "studies"])

@@ -2,8 +2,8 @@
 
 Paper: T.-Y. Lin, M. Zhu, M. Ghaffari, "Lie Neurons: Adjoint-Equivariant Neural Networks for
 Semisimple Lie Algebras", arXiv 2310.04521 (ICML 2024); official code ``UMich-CURLY/LieNeurons``
-(``data_gen/``). The recipes were re-derived from the paper brief and from reading that code; no
-code is copied.
+(``data_gen/``). The recipes were re-derived from the paper's abstract and ICML poster and from
+reading that code; no code is copied.
 
 Dimension legend: ``n`` samples, ``C`` feature channels, ``K`` = dim g (algebra dimension),
 ``m`` matrix size (``hat(x)`` is ``m × m``), ``N`` points per sample. Features use the Lie
@@ -74,7 +74,7 @@ __all__ = [
 # Argument checks
 
 
-def _as_generator(generator: object) -> torch.Generator:
+def as_generator(generator: object) -> torch.Generator:
     """A `torch.Generator` as is, or a fresh CPU generator seeded with an int."""
     if isinstance(generator, torch.Generator):
         return generator
@@ -85,7 +85,7 @@ def _as_generator(generator: object) -> torch.Generator:
     )
 
 
-def _check_dtype(dtype: object) -> torch.dtype:
+def check_dtype(dtype: object) -> torch.dtype:
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype: expected a floating torch.dtype, got {dtype!r}")
     return dtype
@@ -100,7 +100,7 @@ def _check_algebra(algebra: object) -> LieAlgebra:
     return algebra
 
 
-def _check_features(algebra: LieAlgebra, x: object, name: str = "x") -> Tensor:
+def check_features(algebra: LieAlgebra, x: object, name: str = "x") -> Tensor:
     """``x`` of shape (n, C, K) or (n, C, K, N) with K = algebra.dim."""
     k = algebra.dim
     shapes = (("n", "C", k), ("n", "C", k, "N"))
@@ -210,8 +210,8 @@ def invariant_regression(
     algebra = _check_algebra(algebra)
     check_int("num_samples", num_samples)
     check_number("scale", scale, low=0.0, strict=True)
-    dtype = _check_dtype(dtype)
-    x = _uniform_pairs(algebra, num_samples, scale, _as_generator(generator))
+    dtype = check_dtype(dtype)
+    x = _uniform_pairs(algebra, num_samples, scale, as_generator(generator))
     return x.to(dtype), invariant_target(algebra, x).to(dtype)
 
 
@@ -239,8 +239,8 @@ def equivariant_regression(
     algebra = _check_algebra(algebra)
     check_int("num_samples", num_samples)
     check_number("scale", scale, low=0.0, strict=True)
-    dtype = _check_dtype(dtype)
-    x = _uniform_pairs(algebra, num_samples, scale, _as_generator(generator))
+    dtype = check_dtype(dtype)
+    x = _uniform_pairs(algebra, num_samples, scale, as_generator(generator))
     return x.to(dtype), equivariant_target(algebra, x).to(dtype)
 
 
@@ -342,8 +342,8 @@ def bch_regression(
     max_angle = check_number("max_angle", max_angle, low=0.0, strict=True)
     if max_angle > math.pi:
         raise ValueError(f"max_angle: expected a value in (0, π], got {max_angle!r}")
-    dtype = _check_dtype(dtype)
-    gen = _as_generator(generator)
+    dtype = check_dtype(dtype)
+    gen = as_generator(generator)
     direction = torch.randn((num_samples, 2, 3), generator=gen, dtype=torch.float64)
     direction = direction / torch.linalg.vector_norm(direction, dim=-1, keepdim=True)
     angle = max_angle * torch.rand((num_samples, 2, 1), generator=gen, dtype=torch.float64)
@@ -423,7 +423,7 @@ def conjugate(algebra: LieAlgebra, x: Tensor, g: Tensor) -> Tensor:
         ValueError: wrong shapes, or ``g`` does not preserve the algebra.
     """
     algebra = _check_algebra(algebra)
-    x = _check_features(algebra, x)
+    x = check_features(algebra, x)
     m = algebra.matrix_size
     if isinstance(g, Tensor) and g.dim() == 2:
         check_tensor(g, "g", (m, m))
@@ -453,9 +453,9 @@ def random_conjugation(
         shape (n, m, m), in ``x.dtype``.
     """
     algebra = _check_algebra(algebra)
-    x = _check_features(algebra, x)
+    x = check_features(algebra, x)
     check_number("scale", scale, low=0.0, strict=True)
     g = algebra.random_group_element(
-        (x.shape[0],), scale=scale, generator=_as_generator(generator), dtype=torch.float64
+        (x.shape[0],), scale=scale, generator=as_generator(generator), dtype=torch.float64
     )
     return conjugate(algebra, x, g), g.to(x.dtype)

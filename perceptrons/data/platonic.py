@@ -2,10 +2,10 @@
 
 Paper: T.-Y. Lin, M. Zhu, M. Ghaffari, "Lie Neurons: Adjoint-Equivariant Neural Networks for
 Semisimple Lie Algebras", arXiv 2310.04521 (ICML 2024); official code ``UMich-CURLY/LieNeurons``
-(``data_gen/``). The recipes were re-derived from the paper brief and from reading that code; no
-code is copied. The other Lie Neurons tasks and the shared conventions (feature layout
-``(n, C, K, N)`` with the algebra on axis 2, explicit generators, float64 sampling) are in
-`perceptrons.data.lie`.
+(``data_gen/``). The recipes were re-derived from the paper's abstract and ICML poster and from
+reading that code; no code is copied. The other Lie Neurons tasks and the shared conventions
+(feature layout ``(n, C, K, N)`` with the algebra on axis 2, explicit generators, float64
+sampling) are in `perceptrons.data.lie`.
 
 Dimension legend: ``n`` samples, ``C`` feature channels, ``K = 8`` (dim sl(3)), ``N`` points
 per sample, ``E`` ordered edges of a solid.
@@ -52,7 +52,7 @@ import torch
 from torch import Tensor
 
 from perceptrons.checks import check_int, check_tensor
-from perceptrons.data.lie import _as_generator, _check_dtype, _check_features, conjugate
+from perceptrons.data.lie import as_generator, check_dtype, check_features, conjugate
 from perceptrons.lie import sl3
 
 __all__ = [
@@ -310,8 +310,8 @@ def random_rotations(
         Rotation matrices, shape (num_rotations, 3, 3).
     """
     check_int("num_rotations", num_rotations)
-    dtype = _check_dtype(dtype)
-    q = torch.randn((num_rotations, 4), generator=_as_generator(generator), dtype=torch.float64)
+    dtype = check_dtype(dtype)
+    q = torch.randn((num_rotations, 4), generator=as_generator(generator), dtype=torch.float64)
     w, x, y, z = (q / torch.linalg.vector_norm(q, dim=-1, keepdim=True)).unbind(-1)
     rows = (
         torch.stack((1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)), -1),
@@ -338,7 +338,7 @@ def rotate_camera(x: Tensor, rotation: Tensor) -> Tensor:
         ValueError: wrong shapes, or ``rotation`` is not a rotation (orthogonal, det +1).
     """
     algebra = sl3()
-    x = _check_features(algebra, x)
+    x = check_features(algebra, x)
     if isinstance(rotation, Tensor) and rotation.dim() == 2:
         check_tensor(rotation, "rotation", (3, 3))
     else:
@@ -383,8 +383,8 @@ def platonic_homographies(
     check_int("num_edges", num_edges)
     if not isinstance(rotated, bool):
         raise TypeError(f"rotated: expected a bool, got {type(rotated).__name__}")
-    dtype = _check_dtype(dtype)
-    gen = _as_generator(generator)
+    dtype = check_dtype(dtype)
+    gen = as_generator(generator)
     solids = [platonic_solid_homographies(name) for name in PLATONIC_CLASSES]
     table = torch.cat([s.elements for s in solids])  # (sum E, 3, 8)
     counts = torch.tensor([s.num_edges for s in solids], dtype=torch.int64)

@@ -1,6 +1,7 @@
 """Seq2seq toy tasks for non-autoregressive models: copy, reverse, sort, histogram, translation.
 
-The tasks of the AMLP brief (Jiang et al. 2023, arXiv:2310.09512, brief §10), chosen to separate
+Toy tasks for AMLP (Jiang et al. 2023, arXiv:2310.09512); the tasks are our choice, since the
+paper's machine-translation and speech benchmarks are too large for a CPU. They separate
 what a fixed number of attention "slots" can and cannot do: sort and histogram need only global
 statistics of the source, the toy translation is local, reverse and copy need every target
 position to read one specific source position (permutation routing).
@@ -273,7 +274,7 @@ def sort_task(
     vocab_size: int = 16,
     generator: torch.Generator | int,
 ) -> Seq2SeqData:
-    """Sort: target = source sorted ascending (the brief: vocabulary <= 16).
+    """Sort: target = source sorted ascending (our choice: vocabulary <= 16).
 
     Returns:
         `Seq2SeqData` with ``source``/``target`` ``(num_samples, S)``.

@@ -361,7 +361,7 @@ def fm_interaction(embeddings: Tensor) -> Tensor:
     return 0.5 * (square_of_sum - sum_of_square).sum(dim=-1)
 
 
-def _linear(
+def seeded_linear(
     in_features: int,
     out_features: int,
     generator: torch.Generator | None,
@@ -405,7 +405,8 @@ class CrossNetV2(nn.Module):
     ) -> None:
         super().__init__()
         self.layers = nn.ModuleList(
-            _linear(in_features, in_features, generator, device, dtype) for _ in range(num_layers)
+            seeded_linear(in_features, in_features, generator, device, dtype)
+            for _ in range(num_layers)
         )
 
     def forward(self, x0: Tensor) -> Tensor:
@@ -448,9 +449,9 @@ class FieldAttention(nn.Module):
             raise ValueError(f"num_heads: {num_heads} does not divide the width {dim}")
         self.num_heads = num_heads
         self.query, self.key, self.value = (
-            _linear(dim, dim, generator, device, dtype, bias=False) for _ in range(3)
+            seeded_linear(dim, dim, generator, device, dtype, bias=False) for _ in range(3)
         )
-        self.out = _linear(dim, dim, generator, device, dtype) if out_projection else None
+        self.out = seeded_linear(dim, dim, generator, device, dtype) if out_projection else None
 
     def forward(self, x: Tensor, y: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
         """Queries from ``x`` (b, Q, d) attend to ``y`` (b, K, d) (default ``x``).
@@ -481,7 +482,8 @@ class MixerBlock(nn.Module):
         h'' = h' + \\mathrm{MLP}(\\mathrm{LN}(h'))
 
     The "across-token" view (attention over fields or types) alternates with the "inside-token"
-    channel MLP, the transformer layout of the EMOFM mixers (brief §4, a reconstruction).
+    channel MLP, the transformer layout named for EMOFM's mixers (Li & Wu 2023,
+    arXiv:2310.04482); the equations are our reconstruction (the paper's were not available).
 
     Args:
         dim: Token width ``d``.
@@ -511,9 +513,9 @@ class MixerBlock(nn.Module):
         self.attention = FieldAttention(dim, num_heads, generator=generator, **kw)
         self.norm2 = nn.LayerNorm(dim, **kw)
         self.mlp = nn.Sequential(
-            _linear(dim, hidden, generator, **kw),
+            seeded_linear(dim, hidden, generator, **kw),
             nn.GELU(),
-            _linear(hidden, dim, generator, **kw),
+            seeded_linear(hidden, dim, generator, **kw),
         )
         self.drop = nn.Dropout(dropout)
 

@@ -75,6 +75,22 @@ _SOLVERS = ("picard", "anderson")
 _DIVERGENCE_MODES = ("raise", "flag")
 
 
+def _check_finite_input(x: torch.Tensor) -> None:
+    """Raise a `ValueError` naming the rows of ``x`` ``(b, d)`` that are not finite."""
+    bad = ~torch.isfinite(x)
+    if bool(bad.any()):
+        rows = bad.reshape(x.shape[0], -1).any(1).nonzero().flatten() if x.dim() else bad
+        shown = ", ".join(str(int(r)) for r in rows[:5]) + (", ..." if rows.numel() > 5 else "")
+        kinds = " and ".join(
+            k for k, m in (("NaN", x.isnan()), ("infinite", x.isinf())) if bool(m.any())
+        )
+        raise ValueError(
+            f"DEQLayer: input x of shape {tuple(x.shape)} has {kinds} values "
+            f"({int(bad.sum())} entries, rows {shown}); a fixed point exists only for finite "
+            "inputs: clean or impute the data first"
+        )
+
+
 class FixedPointError(RuntimeError):
     """A DEQ solve ended above its tolerance or went non-finite."""
 
@@ -336,8 +352,10 @@ class DEQLayer(nn.Module):
         """Fixed point ``(b, in_features) -> (b, width)``; sets ``last_info``.
 
         Raises:
+            ValueError: ``x`` has NaN or infinite entries (no equilibrium exists for them).
             FixedPointError: the solve did not converge and ``on_divergence == "raise"``.
         """
+        _check_finite_input(x)
         injection = self.input(x)  # (b, n), tracked
         z0 = torch.zeros_like(injection)
         with torch.no_grad():

@@ -80,8 +80,8 @@ class DenseLinear(nn.Module):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
-        _check_size("in_features", in_features)
-        _check_size("out_features", out_features)
+        check_size("in_features", in_features)
+        check_size("out_features", out_features)
         if parameterization not in _PARAMETERIZATIONS:
             raise ValueError(
                 f"parameterization: expected one of {_PARAMETERIZATIONS}, got {parameterization!r}"
@@ -177,7 +177,7 @@ class DenseLinear(nn.Module):
             ValueError: ``num`` is not an int >= 1, or ``out`` has the wrong keys or shapes.
             TypeError: ``out`` has the wrong dtype or device.
         """
-        _check_size("num", num)
+        check_size("num", num)
         shapes = {"weight": (num, self.out_features, self.in_features)}
         if self.bias is not None:
             shapes["bias"] = (num, self.out_features)
@@ -230,7 +230,7 @@ class DenseLinear(nn.Module):
         )
 
 
-def _check_size(name: str, value: object) -> None:
+def check_size(name: str, value: object) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:
         raise ValueError(f"{name}: expected an int >= 1, got {value!r}")
 

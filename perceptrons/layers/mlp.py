@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from perceptrons.layers.activations import ActivationLike, get_activation
-from perceptrons.layers.linear import DenseLinear, Parameterization, _check_size
+from perceptrons.layers.linear import DenseLinear, Parameterization, check_size
 
 __all__ = ["MLP", "ResidualMLP"]
 
@@ -76,9 +76,9 @@ class MLP(nn.Module):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
-        _check_size("in_features", in_features)
+        check_size("in_features", in_features)
         hidden = _check_widths(hidden_features)
-        _check_size("out_features", out_features)
+        check_size("out_features", out_features)
         _check_dropout(dropout)
         act = get_activation(act_layer)
         linear = {
@@ -208,10 +208,10 @@ class ResidualMLP(nn.Module):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__()
-        _check_size("in_features", in_features)
-        _check_size("width", width)
+        check_size("in_features", in_features)
+        check_size("width", width)
         if out_features is not None:
-            _check_size("out_features", out_features)
+            check_size("out_features", out_features)
         if not isinstance(depth, int) or isinstance(depth, bool) or depth < 0:
             raise ValueError(f"depth: expected an int >= 0, got {depth!r}")
         if branch_scale is None:

@@ -16,8 +16,8 @@ Implemented:
 The rate :math:`N` is the width in the proportional regime of Li, Nica & Roy (2022) and the depth
 in Li & Nica (2023); the layer takes it as a number and leaves the choice to the caller.
 
-Deviations: none known; only the paper's abstract was available, the definitions follow the
-project brief (which re-derives them from LNR22). Activations are elementwise:
+Deviations: none known; only the paper's abstract was available, so the definitions are our
+re-derivation from Li, Nica & Roy (2022, arXiv:2206.02768). Activations are elementwise:
 ``(...) -> (...)``.
 """
 

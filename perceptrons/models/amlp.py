@@ -1,15 +1,15 @@
 """A non-autoregressive (NAR) encoder-decoder Transformer with a configurable decoder attention.
 
 Paper: Shuyang Jiang, Jun Zhang, Jiangtao Feng, Lin Zheng & Lingpeng Kong, *Attentive
-Multi-Layer Perceptron for Non-autoregressive Generation*, ECML-PKDD 2023, arXiv:2310.09512
-(project brief ``amlp.md`` §5 and §10).
+Multi-Layer Perceptron for Non-autoregressive Generation*, ECML-PKDD 2023, arXiv:2310.09512;
+official code ``github.com/Shark-NLP/AttentiveMLP`` (its README gives the MT setup).
 
 Dimension legend: ``b`` batch, ``S`` source length, ``T`` target length, ``e`` = ``embed_dim``,
 ``V`` = ``num_tokens``, ``L`` = ``max_length``.
 
 Implemented (``"nar_transformer"``, `NARTransformer`): a CMLM ("Mask-Predict", Ghazvininejad
-et al. 2019) encoder-decoder. The encoder's self-attention is softmax attention (brief §5: the
-encoder stays softmax); the decoder's self- and cross-attention are any kind of
+et al. 2019) encoder-decoder. The encoder's self-attention is softmax attention (the encoder
+stays softmax in the official MT setup); the decoder's self- and cross-attention are any kind of
 `perceptrons.layers.attention.ATTENTION_KINDS` (``"amlp-pquery"`` by default, the paper's MT
 placement). Both are non-causal: the decoder reads a partially masked target in one pass.
 
@@ -19,21 +19,21 @@ placement). Both are non-causal: the decoder reads a partially masked target in 
 * pre-LayerNorm blocks: ``x + Attn(LN(x))``, ``x + FFN(LN(x))`` (FFN: Linear-GELU-Linear), a
   final LayerNorm on each stack;
 * length prediction: the encoder states mean-pooled over real positions, then a linear
-  classifier over target lengths ``0..L`` (brief §10);
+  classifier over target lengths ``0..L`` (our choice, see below);
 * training: `CMLMStep` masks a uniform random number ``k ~ U{1..T}`` of each target's tokens and
-  minimises the cross-entropy on the masked tokens plus ``length_loss_weight`` (0.1, brief §10)
+  minimises the cross-entropy on the masked tokens plus ``length_loss_weight`` (0.1, our choice)
   times the length cross-entropy; it is a `perceptrons.train.Step` for `fit`;
 * decoding: `mask_predict` (``iterations = 0`` is the single pass of the paper's validation;
   each further iteration re-masks the ``T (K - t) / K`` least confident tokens,
   ``K = iterations + 1``), with the predicted or a given (gold) length, vectorised over the batch.
 
-Reconstruction and deviations (ours): the toy-task sizes (brief §10, d = 128, 2 + 2 layers,
-4 heads, c = 16); pre-LN blocks by default instead of fairseq's post-LN (``norm_first``);
-learned positions initialised N(0, 1), larger than the token embeddings (``position_std``:
-with small positions AMLP's slots took over 1,200 steps to lock onto positions); no
-label smoothing, length beam, correction loss or self-attention insertion of CMLMC; the length
-classifier reads mean-pooled states rather than a special length token; decoding never emits
-``PAD`` or ``MASK``.
+Reconstruction and deviations (ours): the toy-task sizes (d = 128, 2 + 2 layers, 4 heads,
+c = 16, small enough for a CPU); pre-LN blocks by default instead of fairseq's post-LN
+(``norm_first``); learned positions initialised N(0, 1), larger than the token embeddings
+(``position_std``: with small positions AMLP's slots took over 1,200 steps to lock onto
+positions); no label smoothing, length beam, correction loss or self-attention insertion of
+CMLMC; the length classifier reads mean-pooled states rather than a special length token;
+decoding never emits ``PAD`` or ``MASK``.
 """
 
 from __future__ import annotations
@@ -70,6 +70,9 @@ PAPER = (
     "Jiang, Zhang, Feng, Zheng & Kong 2023, Attentive Multi-Layer Perceptron for "
     "Non-autoregressive Generation, arXiv:2310.09512"
 )
+MODULES = ("perceptrons.layers.attention", "perceptrons.data.sequences")
+"""Library modules these models are built from (shown by ``perceptrons info``)."""
+DOCS = "docs/amlp.md"
 
 _INPUT_SHAPE: tuple[str, str] = ("batch", "length")
 
@@ -114,15 +117,15 @@ class NARTransformerConfig(Config):
 
     num_tokens: int = 20
     max_length: int = 32
-    embed_dim: int = 128  # brief §10: d = 128
-    num_heads: int = 4  # brief §10
-    num_encoder_layers: int = 2  # brief §10: 2-3 layers each
+    embed_dim: int = 128  # toy size, our choice (official MT setup: 512)
+    num_heads: int = 4  # toy size, our choice (official MT setup: 8)
+    num_encoder_layers: int = 2  # toy size, our choice: 2-3 layers each
     num_decoder_layers: int = 2
     ffn_features: int = 512
     dropout: float = 0.0
-    encoder_attention: AttentionKind = "softmax"  # brief §5: the encoder stays softmax
-    decoder_attention: AttentionKind = "amlp-pquery"  # brief §5: amlpquery in the MT decoder
-    num_landmarks: int = 16  # brief §5: c = 16
+    encoder_attention: AttentionKind = "softmax"  # the encoder stays softmax (official MT setup)
+    decoder_attention: AttentionKind = "amlp-pquery"  # amlpquery in the official MT decoder
+    num_landmarks: int = 16  # c = 16, as the official MT setup
     position_std: float = 1.0  # library choice (nn.Embedding's default init), see above
     norm_first: bool = True  # library choice; fairseq (the paper's code) uses post-LN
 
@@ -247,6 +250,8 @@ def _attention(
     config=NARTransformerConfig,
     paper=PAPER,
     summary="Non-autoregressive CMLM Transformer with AMLP decoder attention (Jiang et al. 2023)",
+    modules=MODULES,
+    docs=DOCS,
 )
 class NARTransformer(nn.Module):
     """CMLM encoder-decoder: ``(source (b, S), target (b, T))`` -> token and length logits.
@@ -436,7 +441,7 @@ class CMLMStep:
         \\tilde y_i, x_i) + \\lambda\\, \\frac1b \\sum_i -\\log p(T_i \\mid x_i).
 
     Args:
-        length_loss_weight: :math:`\\lambda` (brief §10: 0.1).
+        length_loss_weight: :math:`\\lambda` (our choice: 0.1).
         label_smoothing: Label smoothing of the token cross-entropy (fairseq CMLM: 0.1).
 
     Returns (on call with ``(model, (source (b, S), target (b, T)))``):

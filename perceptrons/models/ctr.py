@@ -1,10 +1,10 @@
 """Click-through-rate models: the standard baselines and EMOFM, all on one `FieldEmbedding`.
 
 Paper: Yujian Li & Kai Wu, *EMOFM: Ensemble MLP mOdel with Feature-based Mixers for
-Click-Through Rate Prediction*, CTI 2023 competition report, arXiv:2310.04482 (project brief
-``emofm-ctr.md``). The paper body is not available: EMOFM here is **our reconstruction** (brief
-§4), built from the blocks the author names (WM, AM, HM, field-wise and type-wise mixers,
-ensemble); the equations, sizes and the ensemble composition are ours.
+Click-Through Rate Prediction*, CTI 2023 competition report, arXiv:2310.04482. The paper body
+is not available: EMOFM here is **our reconstruction**, built from the blocks the author names
+(WM, AM, HM, field-wise and type-wise mixers, ensemble); the equations, sizes and the ensemble
+composition are ours.
 
 Dimension legend: ``b`` rows, ``F`` embedded fields, ``k`` = ``embed_dim``, ``T`` types,
 ``d1`` = ``field_dim``, ``d2`` = ``type_dim``.
@@ -18,7 +18,7 @@ holds the fields as a nested `CTRFeatures`: an encoder's or a synthetic sample's
 
 Output: the baselines return click logits ``(b,)``; ``"emofm"`` returns a dict (see `EMOFM`).
 
-Baselines (definitions of FuxiCTR / DeepCTR-Torch, brief §5):
+Baselines (definitions of FuxiCTR / DeepCTR-Torch):
 
 * ``"lr"``: ``w_0 + sum_f w_f[x_f]``;
 * ``"fm"``: LR + ``sum_{f<g} <e_f, e_g>`` (Rendle 2010);
@@ -51,9 +51,9 @@ from perceptrons.layers.ctr import (
     FieldAttention,
     FieldEmbedding,
     MixerBlock,
-    _linear,
     as_ctr_input,
     fm_interaction,
+    seeded_linear,
 )
 from perceptrons.registry import MODELS
 
@@ -82,6 +82,9 @@ PAPER = (
     "Li & Wu, EMOFM: Ensemble MLP mOdel with Feature-based Mixers for Click-Through Rate "
     "Prediction, arXiv:2310.04482"
 )
+MODULES = ("perceptrons.layers.ctr", "perceptrons.models.ctr_metrics", "perceptrons.data.ctr")
+"""Library modules these models are built from (shown by ``perceptrons info``)."""
+DOCS = "docs/ctr.md"
 NormName: TypeAlias = Literal["none", "layernorm", "batchnorm"]
 _NORMS = {"none": None, "layernorm": nn.LayerNorm, "batchnorm": nn.BatchNorm1d}
 _INPUT_SHAPE = ("batch", "fields")
@@ -95,7 +98,7 @@ class CTRModelConfig(Config):
     Attributes:
         features: The embedded fields (``encoder.feature_spec``); the default
             is a tiny 5-field example with every kind of field.
-        embed_dim: Embedding size k (BARS uses 10, the CVR baseline 64; brief §5).
+        embed_dim: Embedding size k (reczoo/BARS uses 10, the reczoo CVR baseline 64).
         embed_std: Standard deviation of the initial embeddings.
     """
 
@@ -116,7 +119,7 @@ class _DeepConfig(CTRModelConfig):
         hidden_features: Hidden widths of the MLP (FuxiCTR's DNN uses (400, 400, 400)).
         activation: Hidden activation name.
         norm: Normalisation before each activation: "none", "layernorm" or "batchnorm".
-        dropout: Dropout after each hidden activation, in [0, 1) (brief: 0.1).
+        dropout: Dropout after each hidden activation, in [0, 1) (reczoo CVR baseline: 0.1).
     """
 
     hidden_features: tuple[int, ...] = (128, 64)
@@ -194,14 +197,14 @@ class AutoIntConfig(_DeepConfig):
 
 @dataclass(frozen=True, kw_only=True)
 class EMOFMConfig(_DeepConfig):
-    """EMOFM (our reconstruction, brief §4); the switches give the ablations.
+    """EMOFM (our reconstruction); the switches give the ablations.
 
     ``hidden_features`` is the MLP of the WM ensemble member, ``type_hidden_features`` that of
     each type branch and of the AM.
 
     Attributes:
         field_dim: d1, width of each field token after stage-1 extraction.
-        num_mixer_blocks: Field-mixer blocks stacked in stage 1 (brief: 1-2).
+        num_mixer_blocks: Field-mixer blocks stacked in stage 1 (our range: 1-2).
         num_heads: Attention heads of both mixers; must divide field_dim and type_dim.
         mixer_keys: Keys of the field mixer: "all" fields, or "cross": only fields of other
             groups (needs ``field_groups``).
@@ -393,7 +396,14 @@ class CTRModel(nn.Module):
 
 
 # ------------------------------------------------------------------------------ baselines
-@MODELS.register("lr", config=LRConfig, summary="CTR logistic regression (first-order only)")
+@MODELS.register(
+    "lr",
+    config=LRConfig,
+    summary="CTR logistic regression (first-order only)",
+    paper=PAPER,
+    modules=MODULES,
+    docs=DOCS,
+)
 class LR(CTRModel):
     """Logistic regression ``w_0 + sum_f w_f[x_f]``: rows -> logits ``(b,)``."""
 
@@ -404,7 +414,14 @@ class LR(CTRModel):
         return self.embedding.first_order(x)
 
 
-@MODELS.register("fm", config=FMConfig, summary="CTR factorisation machine (Rendle 2010)")
+@MODELS.register(
+    "fm",
+    config=FMConfig,
+    summary="CTR factorisation machine (Rendle 2010)",
+    paper=PAPER,
+    modules=MODULES,
+    docs=DOCS,
+)
 class FM(CTRModel):
     """Factorisation machine: LR + ``sum_{f<g} <e_f, e_g>``: rows -> logits ``(b,)``."""
 
@@ -415,7 +432,14 @@ class FM(CTRModel):
         return self.embedding.first_order(x) + fm_interaction(self.embedding(x))
 
 
-@MODELS.register("dnn", config=DNNConfig, summary="CTR embedding + MLP (EMOFM's WM)")
+@MODELS.register(
+    "dnn",
+    config=DNNConfig,
+    summary="CTR embedding + MLP (EMOFM's WM)",
+    paper=PAPER,
+    modules=MODULES,
+    docs=DOCS,
+)
 class DNN(CTRModel):
     """``MLP(flatten(E))``: rows -> logits ``(b,)``."""
 
@@ -427,7 +451,14 @@ class DNN(CTRModel):
         return self.mlp(self.embedding(x).flatten(1)).squeeze(-1)
 
 
-@MODELS.register("deepfm", config=DeepFMConfig, summary="DeepFM: LR + FM + DNN (Guo et al. 2017)")
+@MODELS.register(
+    "deepfm",
+    config=DeepFMConfig,
+    summary="DeepFM: LR + FM + DNN (Guo et al. 2017)",
+    paper=PAPER,
+    modules=MODULES,
+    docs=DOCS,
+)
 class DeepFM(CTRModel):
     """LR + FM + ``MLP(flatten(E))`` on one embedding: rows -> logits ``(b,)``."""
 
@@ -441,7 +472,14 @@ class DeepFM(CTRModel):
         return self.embedding.first_order(x) + fm_interaction(e) + deep
 
 
-@MODELS.register("dcnv2", config=DCNv2Config, summary="DCN-V2 cross network + MLP (Wang 2021)")
+@MODELS.register(
+    "dcnv2",
+    config=DCNv2Config,
+    summary="DCN-V2 cross network + MLP (Wang 2021)",
+    paper=PAPER,
+    modules=MODULES,
+    docs=DOCS,
+)
 class DCNv2(CTRModel):
     """Cross network and MLP on ``flatten(E)``, parallel or stacked: rows -> logits ``(b,)``."""
 
@@ -456,7 +494,7 @@ class DCNv2(CTRModel):
             head_in = d + (hidden[-1] if hidden else 0)
         else:
             head_in = hidden[-1] if hidden else d
-        self.head = _linear(head_in, 1, generator)
+        self.head = seeded_linear(head_in, 1, generator)
 
     def _forward(self, x: CTRInput) -> Tensor:
         e = self.embedding(x).flatten(1)
@@ -470,7 +508,14 @@ class DCNv2(CTRModel):
         return self.head(h).squeeze(-1)
 
 
-@MODELS.register("autoint", config=AutoIntConfig, summary="AutoInt+: self-attention over fields")
+@MODELS.register(
+    "autoint",
+    config=AutoIntConfig,
+    summary="AutoInt+: self-attention over fields",
+    paper=PAPER,
+    modules=MODULES,
+    docs=DOCS,
+)
 class AutoInt(CTRModel):
     """Interacting layers over the fields (+ DNN, + LR): rows -> logits ``(b,)``."""
 
@@ -482,9 +527,9 @@ class AutoInt(CTRModel):
             for _ in range(config.num_attention_layers)
         )
         self.residual = nn.ModuleList(
-            _linear(k, k, generator, bias=False) for _ in range(config.num_attention_layers)
+            seeded_linear(k, k, generator, bias=False) for _ in range(config.num_attention_layers)
         )
-        self.head = _linear(self.flat_dim, 1, generator)
+        self.head = seeded_linear(self.flat_dim, 1, generator)
         self.mlp = (
             self._mlp(self.flat_dim, config.hidden_features, 1, generator)
             if config.use_dnn
@@ -517,6 +562,8 @@ def _mixture_logit(logits: Tensor, log_weights: Tensor) -> Tensor:
     config=EMOFMConfig,
     paper=PAPER,
     summary="EMOFM: field/type-wise mixers, auxiliary type model, ensemble (reconstruction)",
+    modules=MODULES,
+    docs=DOCS,
 )
 class EMOFM(CTRModel):
     """EMOFM (reconstruction): hierarchical MLPs with field and type mixers, an AM, a WM member.
@@ -554,7 +601,7 @@ class EMOFM(CTRModel):
         fs, k = config.features, config.embed_dim
         self.num_types = max(fs.num_types, 1)
         n_fields, d1, d2, t = fs.num_fields, config.field_dim, config.type_dim, self.num_types
-        self.extract = _linear(k, d1, generator)
+        self.extract = seeded_linear(k, d1, generator)
         self.field_mixer = (
             nn.ModuleList(
                 MixerBlock(d1, config.num_heads, dropout=config.dropout, generator=generator)
@@ -643,11 +690,11 @@ class CTRStep:
     For a model returning a tensor: ``loss = BCE(logits, labels)``. For a dict output
     (``"emofm"``), ``loss = BCE(logits) + head_loss_weight * BCE(l_{t*}) on rows of known type
     + member_loss_weight * mean of the members' BCE + type_loss_weight * CE(type_logits, t*)``
-    on rows of known type (brief §4: masked multi-task BCE, lambda CE for the AM, BCE of the
-    test-time path).
+    on rows of known type (our reconstruction: masked multi-task BCE, lambda CE for the AM, BCE
+    of the test-time path).
 
     Attributes:
-        type_loss_weight: lambda of the AM's cross-entropy (brief: 0.1-1).
+        type_loss_weight: lambda of the AM's cross-entropy (our range: 0.1-1).
         head_loss_weight: Weight of the true type head's BCE.
         member_loss_weight: Weight of the ensemble members' BCE.
 

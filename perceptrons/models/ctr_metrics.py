@@ -5,8 +5,8 @@ Every function takes 1-d ``labels`` in {0, 1} and predictions (probabilities, or
 
 * `auc`: the Mann-Whitney statistic with average ranks for ties (equal to
   ``sklearn.metrics.roc_auc_score``), one sort, vectorised;
-* `logloss`: mean binary cross-entropy with ``p`` clipped to ``[eps, 1 - eps]`` (brief §4:
-  ``eps = 1e-7``);
+* `logloss`: mean binary cross-entropy with ``p`` clipped to ``[eps, 1 - eps]`` (our choice,
+  keeping the loss finite: ``eps = 1e-7``);
 * `pcoc`: predicted CTR over observed CTR, ``sum p / sum y`` (ideal 1.0);
 * `per_type_auc`: AUC of each row type; `ctr_metrics`: all of them at once (pooled AUC is the
   AUC over all rows, the CVR challenge's leaderboard metric).

@@ -13,9 +13,9 @@ implicit-function-theorem gradients, followed by the readout
 initialisation tend to a GP with kernel :math:`\\sigma_v^2 V_\\phi(K^*)` (`perceptrons.theory`).
 
 Reconstruction: only the abstract and the authors' notebooks were available; the model follows
-the project brief (docs §2.1). Deviations: a trainable readout bias (initialised to 0) and a
-trainable injection bias :math:`b` (initialised to 0 when ``bias_std == 0``, the authors'
-bias-free model); the default ``weight_std = 0.4`` is the library's, below the sufficient
+those notebooks (``github.com/deqg/deq``). Deviations: a trainable readout bias (initialised
+to 0) and a trainable injection bias :math:`b` (initialised to 0 when ``bias_std == 0``, the
+authors' bias-free model); the default ``weight_std = 0.4`` is the library's, below the sufficient
 global contraction bound :math:`\\sigma_w < 0.5` for ReLU, whereas the authors use 0.6 (which
 converges in practice: the local Picard rate is :math:`\\sigma_w/\\sqrt 2` for ReLU).
 """
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -33,6 +34,14 @@ from perceptrons.config import Config, require
 from perceptrons.layers import ActivationName, DenseLinear
 from perceptrons.layers.deq import DEQLayer, DivergenceMode, SolverInfo, SolverName
 from perceptrons.registry import MODELS
+
+PAPER = (
+    "Gao, Huo, Liu & Gao 2023, Wide Neural Networks as Gaussian Processes: Lessons "
+    "from Deep Equilibrium Models, arXiv:2310.10767"
+)
+MODULES = ("perceptrons.layers.deq", "perceptrons.theory.kernels.deq")
+"""Library modules these models are built from (shown by ``perceptrons info``)."""
+DOCS = "docs/kernels.md"
 
 __all__ = ["DEQConfig", "DEQModel"]
 
@@ -85,7 +94,14 @@ class DEQConfig(Config):
         require(0 < self.tol < 1, "tol", "must be in (0, 1)", self.tol)
 
 
-@MODELS.register("deq", config=DEQConfig, summary="Deep equilibrium MLP (Gao et al. 2023)")
+@MODELS.register(
+    "deq",
+    config=DEQConfig,
+    summary="Deep equilibrium MLP (Gao et al. 2023)",
+    paper=PAPER,
+    modules=MODULES,
+    docs=DOCS,
+)
 class DEQModel(nn.Module):
     """DEQ MLP ``(b, in_features) -> (b, out_features)``: readout of :math:`h^*`.
 
@@ -141,15 +157,23 @@ class DEQModel(nn.Module):
             device=param.device,
         )
 
+    def invalid_inputs(self) -> list[tuple[str, Any]]:
+        """Inputs with a NaN and with an infinite entry (no equilibrium exists for them)."""
+        x = self.example_input(2, generator=torch.Generator().manual_seed(0))
+        nan, inf = x.clone(), x.clone()
+        nan[0, 0], inf[1, -1] = float("nan"), float("inf")
+        return [("a NaN entry", nan), ("an infinite entry", inf)]
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(b, in_features) -> (b, out_features)``; sets ``last_info``.
 
         Raises:
             TypeError: ``x`` is not a floating tensor.
-            ValueError: ``x`` does not have shape ``(batch, in_features)``.
+            ValueError: ``x`` does not have shape ``(batch, in_features)`` or has NaN or
+                infinite values.
             FixedPointError: the solve missed ``tol`` and ``on_divergence == "raise"``.
         """
-        check_tensor(x, "x", self.input_shape)
+        check_tensor(x, "x", self.input_shape, finite=True)
         return self.readout(self.deq(x))
 
     def equilibrium(self, x: torch.Tensor) -> torch.Tensor:
@@ -157,10 +181,11 @@ class DEQModel(nn.Module):
 
         Raises:
             TypeError: ``x`` is not a floating tensor.
-            ValueError: ``x`` does not have shape ``(batch, in_features)``.
+            ValueError: ``x`` does not have shape ``(batch, in_features)`` or has NaN or
+                infinite values.
             FixedPointError: the solve missed ``tol`` and ``on_divergence == "raise"``.
         """
-        check_tensor(x, "x", self.input_shape)
+        check_tensor(x, "x", self.input_shape, finite=True)
         return self.deq(x)
 
     def forward_iterates(self, x: torch.Tensor, num_iter: int) -> torch.Tensor:

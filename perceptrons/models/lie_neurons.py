@@ -79,6 +79,9 @@ PAPER = (
     "Lin, Zhu & Ghaffari 2023, Lie Neurons: Adjoint-Equivariant Neural Networks for Semisimple "
     "Lie Algebras, arXiv:2310.04521"
 )
+MODULES = ("perceptrons.layers.lie", "perceptrons.lie")
+"""Library modules these models are built from (shown by ``perceptrons info``)."""
+DOCS = "docs/lie-neurons.md"
 
 AlgebraName: TypeAlias = Literal["so3", "sl3", "sp4"]
 BlockKind: TypeAlias = Literal["lr", "lb"]
@@ -152,7 +155,7 @@ class LieNeuronsConfig(_LieTrunkConfig):
     """Configuration of `LieNeurons` (the invariant model).
 
     Attributes:
-        hidden_channels: Output channels of each block (paper: 256; brief §8: 64 on CPU).
+        hidden_channels: Output channels of each block (paper: 256; our choice: 64, to fit a CPU).
         blocks: Kind of each block, as long as hidden_channels: "lr" (LieLinear + LieReLU)
             or "lb" (LieLinear + LieBracket with residual).
         invariant: The LieInvariant layer: "self_killing" (B(x_c, x_c), the paper's),
@@ -162,7 +165,7 @@ class LieNeuronsConfig(_LieTrunkConfig):
             classes for classification).
     """
 
-    hidden_channels: tuple[int, ...] = (64,)  # brief §8 (paper: 256)
+    hidden_channels: tuple[int, ...] = (64,)  # our CPU-sized choice (paper: 256)
     blocks: tuple[BlockKind, ...] = ("lr",)  # paper: LN-LR
     invariant: InvariantKind = "self_killing"  # paper: every experiment
     out_features: int = 1
@@ -306,6 +309,8 @@ class _MeanPool(nn.Module):
     config=LieNeuronsConfig,
     paper=PAPER,
     summary="Lie Neurons invariant model: LN blocks, pooling, invariants, linear head",
+    modules=MODULES,
+    docs=DOCS,
 )
 class LieNeurons(_LieInputModel):
     """Adjoint-invariant Lie Neurons ``(b, c_in, K[, n]) -> (b, out_features)``.
@@ -364,6 +369,8 @@ class LieNeurons(_LieInputModel):
     config=LieNeuronsEquivariantConfig,
     paper=PAPER,
     summary="Lie Neurons equivariant head: LN blocks, pooling, channel linear to K-vectors",
+    modules=MODULES,
+    docs=DOCS,
 )
 class LieNeuronsEquivariant(_LieInputModel):
     """Adjoint-equivariant Lie Neurons ``(b, c_in, K[, n]) -> (b, out_channels, K)``.
@@ -411,6 +418,8 @@ class LieNeuronsEquivariant(_LieInputModel):
     config=LieMLPConfig,
     paper=PAPER,
     summary="MLP baseline of Lie Neurons on flattened algebra features",
+    modules=MODULES,
+    docs=DOCS,
 )
 class LieMLP(_LieInputModel):
     """MLP on flattened features ``(b, c_in, K[, n]) -> (b, out_features)``.

@@ -23,8 +23,8 @@ Implemented (``W`` entries i.i.d. :math:`N(0, 1)`, no biases by default, dimensi
 Both are the library's `MLP`/`ResidualMLP` with ``weight_std=1`` in standard parameterisation
 (weights stored as :math:`W/\\sqrt{\\text{fan-in}}`) and expose ``forward_hidden``.
 
-Reconstruction: only the abstract was available; the networks follow the project brief's
-reading of the paper and of LNR22. "σ_r" (``branch_gain``) is the library's name; the paper's
+Reconstruction: only the abstract was available; the networks are our reading of the abstract
+and of LNR22. "σ_r" (``branch_gain``) is the library's name; the paper's
 exact ResNet normalisation (and whether it rescales the norm growth :math:`e^{\\sigma_r^2t/2}`)
 is not known. Deviations: optional trainable biases (initialised to 0) and readout sizes,
 which the paper's statements at initialisation do not need; without ``out_features`` the shaped
@@ -51,6 +51,9 @@ PAPER = (
     "Li & Nica 2023, Differential Equation Scaling Limits of Shaped and Unshaped Neural "
     "Networks, arXiv:2310.12079"
 )
+MODULES = ("perceptrons.layers.shaped", "perceptrons.theory.limits")
+"""Library modules these models are built from (shown by ``perceptrons info``)."""
+DOCS = "docs/scaling-limits.md"
 
 ShapingRate: TypeAlias = Literal["width", "depth"]
 
@@ -79,7 +82,7 @@ class ShapedMLPConfig(Config):
     depth: int = 16
     out_features: int | None = None
     # (c+, c-) = (0, -1): C^2 = (c+ - c-)^2 = 1, which matches a unit-gain ReLU ResNet branch
-    # (the brief's running example of the paper's Result 1)
+    # (our running example of the first result in the paper's abstract: ResNet = shaped MLP)
     c_plus: float = 0.0
     c_minus: float = -1.0
     rate: ShapingRate = "depth"  # the paper's "rate d^(-1/2)"
@@ -113,6 +116,8 @@ class ShapedMLPConfig(Config):
     config=ShapedMLPConfig,
     paper=PAPER,
     summary="Shaped-ReLU MLP at rate N^(-1/2), N = depth or width (Li & Nica 2023)",
+    modules=MODULES,
+    docs=DOCS,
 )
 class ShapedMLPModel(FullyConnectedModel):
     """Shaped-ReLU MLP ``(b, in_features) -> (b, out_features)`` (``(b, width)`` for ``None``).
@@ -130,7 +135,7 @@ class ShapedMLPModel(FullyConnectedModel):
 
     ``forward_hidden(x)`` returns :math:`z_1, \\dots, z_d, z_{d+1}`; with
     ``post_activation=True`` it returns :math:`h_\\ell = \\sqrt c\\,\\phi_s(z_\\ell)` for
-    :math:`\\ell \\le d`, then :math:`z_{d+1}`. The brief's covariance is
+    :math:`\\ell \\le d`, then :math:`z_{d+1}`. LNR22's covariance is
     :math:`V_\\ell = h_\\ell h_\\ell^\\top / n` (:math:`\\ell = 1..d`), exactly; the Gram
     :math:`z_{d+1} z_{d+1}^\\top / n` of the output has conditional mean :math:`V_d`.
 
@@ -210,6 +215,8 @@ class ScaledResNetConfig(Config):
     config=ScaledResNetConfig,
     paper=PAPER,
     summary="ReLU ResNet with a depth^(-1/2) branch (Li & Nica 2023)",
+    modules=MODULES,
+    docs=DOCS,
 )
 class ScaledResNetModel(FullyConnectedModel):
     """ReLU ResNet ``(b, in_features) -> (b, out_features)``, or ``(b, width)`` = :math:`x_d`.

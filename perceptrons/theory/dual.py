@@ -23,9 +23,9 @@ plus the normalised ReLU correlation map :math:`J`, the gap :math:`g`, a cancell
 :math:`1 - J(1 - \\varepsilon)`, the shaped correlation drift :math:`\\nu` and the NNGP recursion
 of a standard MLP (Lee et al. 2018).
 
-Reconstruction: only the abstract of the paper was available; the formulas follow the project
-brief, which takes the classical kernels from the literature and derives the shaped map; every
-closed form is checked against quadrature and Monte Carlo in ``tests/theory/test_dual.py``.
+Reconstruction: only the abstract of the paper was available; the classical kernels are taken
+from the literature cited above and the shaped map is our derivation; every closed form is
+checked against quadrature and Monte Carlo in ``tests/theory/test_dual.py``.
 
 Conventions: inputs are numbers or tensors broadcast against each other (any leading shape
 ``...``); results are float64 tensors of the broadcast shape. Correlations are clipped to

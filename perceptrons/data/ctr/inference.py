@@ -30,11 +30,11 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from perceptrons.data.ctr.readers import (
-    _BOM,
-    _BadField,
-    _split_line,
+    UTF8_BOM,
+    BadField,
     is_parquet,
     read_table_header,
+    split_line,
 )
 from perceptrons.data.ctr.schema import CTRDataError, CTRSchema, criteo_schema
 
@@ -190,7 +190,7 @@ def _iter_sample_lines(path: Path, skip: int, max_rows: int) -> Any:
             if lineno <= skip:
                 continue
             raw = raw.rstrip(b"\r\n")
-            if lineno == 1 and raw.startswith(_BOM):
+            if lineno == 1 and raw.startswith(UTF8_BOM):
                 raw = raw[3:]
             if not raw:
                 continue
@@ -279,8 +279,8 @@ def infer_schema(
         rows = 0
         for text in _iter_sample_lines(path, 1, sample_rows):
             try:
-                parts = None if text is None else _split_line(text, delimiter)
-            except _BadField:
+                parts = None if text is None else split_line(text, delimiter)
+            except BadField:
                 parts = None
             if parts is None or len(parts) != len(names):
                 skipped += 1

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from perceptrons.data.ctr.readers import (
-    _BadField,
-    _parse_label,
-    _parse_number,
-    _parse_type,
+    BadField,
+    parse_label,
+    parse_number,
+    parse_type,
     require_pyarrow,
 )
 from perceptrons.data.ctr.schema import (
@@ -120,15 +120,15 @@ def iter_parquet_chunks(
             for i, value in enumerate(columns[schema.label].to_pylist()):
                 text = "" if value is None else _number_text(value)
                 try:
-                    labels[i] = _parse_label(text, 0, schema.label, require_label)
-                except _BadField as err:
+                    labels[i] = parse_label(text, 0, schema.label, require_label)
+                except BadField as err:
                     fail(i, schema.label, err.reason)
         types = np.full(n, -1, dtype=np.int64)
         if schema.type_column is not None and schema.type_column in index:
             for i, value in enumerate(columns[schema.type_column].to_pylist()):
                 try:
-                    types[i] = _parse_type(_number_text(value), 0, schema.type_column)
-                except _BadField as err:
+                    types[i] = parse_type(_number_text(value), 0, schema.type_column)
+                except BadField as err:
                     fail(i, schema.type_column, err.reason)
         numeric: dict[str, np.ndarray] = {}
         for name in schema.numeric:
@@ -145,8 +145,8 @@ def iter_parquet_chunks(
                 values = np.full(n, math.nan)
                 for i, value in enumerate(col.to_pylist()):
                     try:
-                        values[i] = _parse_number(value or "", 0, name)
-                    except _BadField as err:
+                        values[i] = parse_number(value or "", 0, name)
+                    except BadField as err:
                         fail(i, name, err.reason)
             else:
                 raise CTRDataError(f"{path}: column {name!r} of type {col.type} is not numeric")

@@ -41,11 +41,11 @@ from perceptrons.data.ctr.schema import (
 
 __all__ = ["is_parquet", "iter_chunks", "read_file", "read_table_header", "require_pyarrow"]
 
-_BOM = b"\xef\xbb\xbf"
+UTF8_BOM = b"\xef\xbb\xbf"
 _CVR_COLUMNS = ("log_id", "t1", "t2", "t3", "sample_info")
 
 
-class _BadField(Exception):
+class BadField(Exception):
     """A row-level problem inside a parser: column (1-based, 0 = whole row), name, reason."""
 
     def __init__(self, column: int, name: str, reason: str) -> None:
@@ -54,41 +54,41 @@ class _BadField(Exception):
 
 
 # ---------------------------------------------------------------------- field parsers
-def _parse_label(text: str, column: int, name: str, require_label: bool) -> float:
+def parse_label(text: str, column: int, name: str, require_label: bool) -> float:
     if text == "1":
         return 1.0
     if text == "0":
         return 0.0
     if not text:
         if require_label:
-            raise _BadField(column, name, "missing label")
+            raise BadField(column, name, "missing label")
         return math.nan
     try:
         value = float(text)
     except ValueError:
-        raise _BadField(column, name, f"expected a label 0 or 1, got {text!r}") from None
+        raise BadField(column, name, f"expected a label 0 or 1, got {text!r}") from None
     if value not in (0.0, 1.0):
-        raise _BadField(column, name, f"expected a label 0 or 1, got {text!r}")
+        raise BadField(column, name, f"expected a label 0 or 1, got {text!r}")
     return value
 
 
-def _parse_number(text: str, column: int, name: str) -> float:
+def parse_number(text: str, column: int, name: str) -> float:
     if not text:
         return math.nan
     try:
         value = float(text)
     except ValueError:
-        raise _BadField(column, name, f"expected a number, got {text!r}") from None
+        raise BadField(column, name, f"expected a number, got {text!r}") from None
     if math.isinf(value):
-        raise _BadField(column, name, f"expected a finite number, got {text!r}")
+        raise BadField(column, name, f"expected a finite number, got {text!r}")
     return value  # "nan" reads as missing
 
 
-def _parse_type(text: str, column: int, name: str) -> int:
+def parse_type(text: str, column: int, name: str) -> int:
     if not text:
         return -1
     if not (text.isascii() and text.isdigit()):
-        raise _BadField(column, name, f"expected a type id (an int >= 0), got {text!r}")
+        raise BadField(column, name, f"expected a type id (an int >= 0), got {text!r}")
     return int(text)
 
 
@@ -156,16 +156,16 @@ class _CriteoParser(_Parser):
         parts = text.split("\t")
         n = len(parts)
         if n == 40:
-            label, shift = _parse_label(parts[0], 1, "label", self.require_label), 1
+            label, shift = parse_label(parts[0], 1, "label", self.require_label), 1
         elif n == 39 and not self.require_label:  # unlabelled: I1 is the first column
             label, parts, shift = math.nan, ["", *parts], 0
         else:
-            raise _BadField(
+            raise BadField(
                 min(n, 40) + 1,
                 "",
                 f"expected 40 tab-separated columns (label, 13 integer, 26 categorical), found {n}",
             )
-        nums = tuple(_parse_number(parts[i], i + shift, self.names[i]) for i in range(1, 14))
+        nums = tuple(parse_number(parts[i], i + shift, self.names[i]) for i in range(1, 14))
         cats = tuple(v or None for v in parts[14:40])
         return (label, -1, None, cats, nums, ())
 
@@ -175,12 +175,12 @@ _CVR_PAIRS = re.compile(r" *(?:[0-9]+:[0-9]+(?: +|$))*")
 
 
 def _check_pairs(info: str) -> None:
-    """Raise `_BadField` naming the first token of ``info`` that is not ``featid:fieldid``."""
+    """Raise `BadField` naming the first token of ``info`` that is not ``featid:fieldid``."""
     for j, token in enumerate(info.split(), 1):
         feat, sep, fieldid = token.partition(":")
         ok = sep and feat.isascii() and feat.isdigit() and fieldid.isascii() and fieldid.isdigit()
         if not ok:
-            raise _BadField(
+            raise BadField(
                 5, "sample_info", f"pair {j} {token!r}: expected featid:fieldid (two integers)"
             )
 
@@ -206,7 +206,7 @@ class _CVRParser(_Parser):
     def parse(self, text: str) -> tuple[Any, ...]:
         parts = text.split("\t")
         if len(parts) != 5:
-            raise _BadField(
+            raise BadField(
                 min(len(parts), 5) + 1,
                 "",
                 "expected 5 tab-separated columns (log_id, t1, t2, t3, sample_info), "
@@ -219,12 +219,12 @@ class _CVRParser(_Parser):
                 continue
             name = f"t{k + 1}"
             if value not in ("0", "1"):
-                raise _BadField(2 + k, name, f"expected '0', '1' or '-', got {value!r}")
+                raise BadField(2 + k, name, f"expected '0', '1' or '-', got {value!r}")
             if kind >= 0:
-                raise _BadField(2 + k, name, "a second type column holds a label (exactly one may)")
+                raise BadField(2 + k, name, "a second type column holds a label (exactly one may)")
             label, kind = float(value), k
         if kind < 0 and self.require_label:
-            raise _BadField(2, "t1", "no label: exactly one of t1, t2, t3 must hold 0 or 1")
+            raise BadField(2, "t1", "no label: exactly one of t1, t2, t3 must hold 0 or 1")
         info = parts[4]
         if _CVR_PAIRS.fullmatch(info) is None:
             _check_pairs(info)  # names the bad pair (other whitespace passes)
@@ -245,7 +245,7 @@ class _CVRParser(_Parser):
             elif singles[slot] is None:
                 singles[slot] = feat
             else:
-                raise _BadField(
+                raise BadField(
                     5,
                     "sample_info",
                     f"pair '{feat}:{fieldid}': field {int(fieldid)} is single-valued in the "
@@ -255,13 +255,13 @@ class _CVRParser(_Parser):
         return (label, kind, parts[0], tuple(singles), (), tuple(multis))
 
 
-def _split_line(text: str, delimiter: str) -> list[str]:
+def split_line(text: str, delimiter: str) -> list[str]:
     if '"' not in text:
         return text.split(delimiter)
     try:
         return next(csv.reader([text], delimiter=delimiter, strict=True))
     except (csv.Error, StopIteration) as err:
-        raise _BadField(0, "", f"unreadable quoting ({err})") from None
+        raise BadField(0, "", f"unreadable quoting ({err})") from None
 
 
 def read_table_header(path: str | os.PathLike[str], delimiter: str) -> list[str]:
@@ -273,17 +273,17 @@ def read_table_header(path: str | os.PathLike[str], delimiter: str) -> list[str]
     with open(path, "rb") as handle:
         raw = handle.readline()
     raw = raw.rstrip(b"\r\n")
-    if raw.startswith(_BOM):
+    if raw.startswith(UTF8_BOM):
         raw = raw[3:]
     if not raw:
         raise CTRDataError(f"{path}: line 1: expected a header line with the column names")
     try:
-        names = _split_line(raw.decode("utf-8"), delimiter)
+        names = split_line(raw.decode("utf-8"), delimiter)
     except UnicodeDecodeError as err:
         raise MalformedRowError(
             str(path), 1, raw[: err.start].count(delimiter.encode()) + 1, "", "invalid UTF-8"
         ) from None
-    except _BadField as bad:
+    except BadField as bad:
         raise CTRDataError(f"{path}: line 1 (header): {bad.reason}") from None
     seen: set[str] = set()
     for i, name in enumerate(names, 1):
@@ -317,10 +317,10 @@ class _TableParser(_Parser):
         return self.names[column - 1] if 1 <= column <= len(self.names) else ""
 
     def parse(self, text: str) -> tuple[Any, ...]:
-        parts = _split_line(text, self.delimiter)
+        parts = split_line(text, self.delimiter)
         n, expected = len(parts), len(self.names)
         if n != expected:
-            raise _BadField(
+            raise BadField(
                 min(n, expected) + 1, "", f"expected {expected} columns (as the header), found {n}"
             )
         na, names = self.na, self.names
@@ -330,13 +330,13 @@ class _TableParser(_Parser):
             label = math.nan
         else:
             i = self.label_index
-            label = _parse_label(parts[i], i + 1, names[i], self.require_label)
+            label = parse_label(parts[i], i + 1, names[i], self.require_label)
         kind = -1
         if self.type_index is not None:
             i = self.type_index
-            kind = _parse_type(parts[i], i + 1, names[i])
+            kind = parse_type(parts[i], i + 1, names[i])
         cats = tuple(parts[i] or None for i in self.cat_index)
-        nums = tuple(_parse_number(parts[i], i + 1, names[i]) for i in self.num_index)
+        nums = tuple(parse_number(parts[i], i + 1, names[i]) for i in self.num_index)
         sep = self.schema.multi_separator
         multis = tuple([v for v in parts[i].split(sep) if v] for i in self.multi_index)
         return (label, kind, None, cats, nums, multis)
@@ -443,7 +443,7 @@ def _text_chunks(
                 raw = raw[:-1]
                 if raw.endswith(b"\r"):
                     raw = raw[:-1]
-            if lineno == 1 and raw.startswith(_BOM):
+            if lineno == 1 and raw.startswith(UTF8_BOM):
                 raw = raw[3:]
             if not raw:
                 stats.blank_lines += 1
@@ -460,7 +460,7 @@ def _text_chunks(
                 if not skip_bad_rows:
                     raise error from None
                 stats.record(error)
-            except _BadField as bad:
+            except BadField as bad:
                 error = MalformedRowError(
                     display,
                     lineno,

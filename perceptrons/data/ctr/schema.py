@@ -45,9 +45,11 @@ CRITEO_NUMERIC: tuple[str, ...] = tuple(f"I{i}" for i in range(1, 14))
 CRITEO_CATEGORICAL: tuple[str, ...] = tuple(f"C{i}" for i in range(1, 27))
 
 # The FuxiCTR baseline of the Baidu 2023 CVR challenge treats these fields as sequences
-# (brief §2); the others are single categorical fields.
+# (its configs in github.com/reczoo/Baidu2023_CVR_Challenge); the others are single categorical
+# fields.
 CVR_MULTI_VALUED: tuple[int, ...] = (10, 17, 18, 20, 22, 25, 26)
-# Field groups of the CVR data (brief §2): user basic info, scene, ad, user multi-value info.
+# Field groups of the CVR data (the data README of reczoo/Baidu2023_CVR_Challenge): user basic
+# info, scene, ad, user multi-value info.
 CVR_FIELD_GROUPS: dict[str, tuple[int, ...]] = {
     "user": tuple(range(1, 14)),
     "scene": (14, 15, 16),

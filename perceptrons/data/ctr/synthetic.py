@@ -1,8 +1,9 @@
-"""Synthetic CTR data with planted interactions and a known oracle (EMOFM brief §6.2) [R].
+"""Synthetic CTR data with planted interactions and a known oracle, a test bed for EMOFM.
 
-This generator is a reconstruction that the library owns, not taken from a paper. Dimension
-legend: ``n`` rows, ``F`` single-valued fields, ``M`` multi-valued fields, ``T`` types,
-``k`` latent dimension.
+This generator is our reconstruction, not taken from a paper (EMOFM: Li & Wu 2023,
+arXiv:2310.04482); a known oracle makes AUC gaps between models attributable. Dimension legend:
+``n`` rows, ``F`` single-valued fields, ``M`` multi-valued fields, ``T`` types, ``k`` latent
+dimension.
 
 **Fields** mimic the CVR challenge data: user, scene and ad fields (single-valued), then
 user multi-value fields, named ``f1, f2, ...`` in that order. Field ``f`` has a cardinality
@@ -69,7 +70,7 @@ _SPARSE_RANGE = 10**15  # raw feature ids are "hashed integers" below this
 
 @dataclass(frozen=True, kw_only=True)
 class SyntheticCTRConfig(Config):
-    """Parameters of a synthetic CTR task (defaults: the CVR data's 26 fields, brief §6.2).
+    """Parameters of a synthetic CTR task (defaults: the CVR data's 26 fields; our choice).
 
     Attributes:
         num_user_fields: Single-valued user fields (group "user").
@@ -82,8 +83,8 @@ class SyntheticCTRConfig(Config):
         zipf_max: Largest Zipf exponent.
         mean_multi_length: Mean bag size of a multi-valued field (>= 1).
         max_multi_length: Largest bag size.
-        latent_dim: Dimension k of the interaction vectors (brief: 4-8).
-        num_pairs: Planted cross-group pairs (brief: 3-8).
+        latent_dim: Dimension k of the interaction vectors (our range: 4-8).
+        num_pairs: Planted cross-group pairs (our range: 3-8).
         num_triples: Planted third-order triples.
         num_types: Number of row types T (the CVR data's conversion types: 3).
         num_type_pairs: Type-specific pairs per type.
@@ -92,7 +93,7 @@ class SyntheticCTRConfig(Config):
         first_order_std: Standard deviation of the first-order part of the logit.
         interaction_std: Standard deviation of the pair and triple part.
         type_std: Standard deviation of the type-specific part.
-        base_rate: Mean click probability (brief: 3-20%).
+        base_rate: Mean click probability (our range: 3-20%).
         calibration_rows: Rows of the sample that sets the scales and the bias.
         seed: Seed of the task's parameters.
     """

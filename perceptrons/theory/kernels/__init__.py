@@ -32,9 +32,10 @@ NTK adds the fan-in times the incoming NNGP instead of the NNGP,
 neural-tangents does, so it grows with the width: pass the hidden width the finite network
 would have, ``kernel(..., width=n)`` (the first layer's fan-in is ``d``).
 
-`deq_kernel` computes the DEQ NNGP kernel of Gao et al. (2023), arXiv:2310.10767, §2.3 of the
-project brief: the fixed point :math:`K^* = \\sigma_w^2 V_\\phi(K^*) + \\sigma_u^2 x\\cdot x'/d +
-\\sigma_b^2` by Picard iteration.
+`deq_kernel` computes the DEQ NNGP kernel of Gao et al. (2023), arXiv:2310.10767 (Corollary
+4.2 in the numbering of the authors' code): the fixed point
+:math:`K^* = \\sigma_w^2 V_\\phi(K^*) + \\sigma_u^2 x\\cdot x'/d + \\sigma_b^2` by Picard
+iteration.
 
 All kernels are float64 (unless ``dtype`` says otherwise), on the device of ``x1``, computed in
 blocks of ``block_size`` rows of ``x1`` so peak memory is O(block_size · n2).
