@@ -1,8 +1,9 @@
 """Training-protocol probes of the ``emofm-ctr`` study: test AUC of chosen models on one seed.
 
-Each probe trains the named models exactly as the study does (`_model`, `_train` with
-validation AUC every ``--eval-every`` steps, best checkpoint restored, early stopping after
-``--patience`` evaluations) on repetition 0 of the full preset's task, with the training rows,
+Each probe trains the named models exactly as the study does
+(`perceptrons.studies.emofm_ctr.experiments`: `build_model`, `train_model` with validation AUC
+every ``--eval-every`` steps, best checkpoint restored, early stopping after ``--patience``
+evaluations) on repetition 0 of the full preset's task, with the training rows,
 epochs, L2 penalty and learning rate given on the command line, and prints one line per model
 (test AUC with types hidden, PCOC, best step, seconds). ``pairs`` is a reference model that is
 *told* the planted structure: first-order weights plus one factorised term
@@ -24,9 +25,9 @@ rounds differently. Results are written to ``--out`` as JSON.
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -36,11 +37,16 @@ from perceptrons.data.ctr import SyntheticCTRTask
 from perceptrons.io import atomic_write
 from perceptrons.layers.ctr import CTRFeatures, FieldEmbedding, as_ctr_input
 from perceptrons.studies.emofm_ctr.config import FULL
+from perceptrons.studies.emofm_ctr.experiments import (
+    build_model,
+    evaluate_model,
+    oracle_metrics,
+    repetition_data,
+    train_model,
+)
 from perceptrons.train import OptimizerConfig
 
 RESULTS = Path(__file__).parent / "results" / "ctr_protocol.json"
-# the module (the package exports the study function under the same name)
-study = importlib.import_module("perceptrons.studies.emofm_ctr.run")
 
 
 class PlantedPairs(nn.Module):
@@ -91,12 +97,12 @@ def main() -> None:
         fit=FULL.fit.replace(max_epochs=args.epochs, optimizer=optimizer),
     )
     task = SyntheticCTRTask(config.task.replace(seed=config.seed))
-    train, val, test_rows = study._data(config, 0, tie=False)
+    train, val, test_rows = repetition_data(config, 0, tie=False)
     test = test_rows.to_batch().to_tensors()
-    oracles = study._oracles(test_rows)
+    oracles = oracle_metrics(test_rows)
     print(
         f"rows {args.rows}, epochs {args.epochs}, lr {args.lr}, L2 {args.weight_decay}; "
-        f"oracle {oracles['oracle']:.4f}, first-order oracle {oracles['first_order_oracle']:.4f}"
+        f"oracle {oracles.oracle:.4f}, first-order oracle {oracles.first_order_oracle:.4f}"
     )
     rows = []
     for name in args.models:
@@ -105,17 +111,17 @@ def main() -> None:
             model = PlantedPairs(test_rows.feature_spec, pairs, 8, args.embed_std)
         else:
             extra = {} if name == "lr" else {"embed_std": args.embed_std}
-            model = study._model(name, config, test_rows.feature_spec, config.seed, **extra)
-        info = study._train(model, config, train, val, config.seed)
-        metrics = study._evaluate(model, test)
+            model = build_model(name, config, test_rows.feature_spec, config.seed, **extra)
+        fitted = train_model(model, config, train, val, config.seed)
+        metrics = evaluate_model(model, test)
         row = {
             "model": name,
-            "test_auc": metrics["auc"],
-            "pcoc": metrics["pcoc"],
-            "val_auc": info["val_auc"],
-            "best_step": info["best_step"],
-            "steps": info["steps"],
-            "seconds": round(info["seconds"], 1),
+            "test_auc": metrics.auc,
+            "pcoc": metrics.pcoc,
+            "val_auc": fitted.val_auc,
+            "best_step": fitted.best_step,
+            "steps": fitted.steps,
+            "seconds": round(fitted.seconds, 1),
         }
         rows.append(row)
         print(
@@ -123,7 +129,7 @@ def main() -> None:
             f"best step {row['best_step']} of {row['steps']}  {row['seconds']:.0f} s",
             flush=True,
         )
-    meta = {"args": {k: str(v) for k, v in vars(args).items()}, "oracles": oracles}
+    meta = {"args": {k: str(v) for k, v in vars(args).items()}, "oracles": asdict(oracles)}
     meta["date"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     with atomic_write(args.out) as handle:
         handle.write(json.dumps({"meta": meta, "rows": rows}, indent=1))

@@ -6,7 +6,7 @@ import math
 import pytest
 
 from perceptrons.registry import STUDIES
-from perceptrons.studies.amlp import crossover_length, interpolated_crossover
+from perceptrons.studies.amlp.experiments import crossover_length, interpolated_crossover
 from perceptrons.studies.runner import run_study
 
 TINY = [
@@ -36,7 +36,7 @@ CLAIMS = [
 ]
 
 
-def test_presets_follow_the_issue_and_brief():
+def test_presets_keep_the_targets_fixed_before_measuring():
     study = STUDIES.get("amlp").obj
     quick, full = study.presets["quick"], study.presets["full"]
     for preset in (quick, full):

@@ -31,10 +31,10 @@ CLAIMS = [
 ]
 
 
-def test_presets_follow_the_issue():
+def test_presets_keep_the_targets_fixed_before_measuring():
     study = STUDIES.get("emofm-ctr").obj
     full = study.presets["full"]
-    assert full.num_seeds >= 3 and full.num_train >= 200_000  # issue 7: full preset
+    assert full.num_seeds >= 3 and full.num_train >= 200_000  # docs/ctr.md, "Full preset"
     for preset in study.presets.values():
         assert preset.lr_tolerance == 0.01 and preset.mixer_margin == 0.005
         assert preset.mixer_gap_fraction == 0.30 and preset.tie_tolerance == 0.002

@@ -37,12 +37,12 @@ CLAIMS = [
 TABLES = ["sl3_invariant", "sl3_equivariant", "platonic", "sp4_invariant", "so3_bch"]
 
 
-def test_presets_are_valid_and_full_follows_the_brief():
+def test_presets_are_valid_and_full_follows_the_paper():
     study = STUDIES.get("lie-neurons").obj
     assert set(study.presets) == {"quick", "full"}
     full, quick = study.presets["full"], study.presets["quick"]
-    assert full.num_seeds >= 3  # brief §8: mean ± std over >= 3 seeds
-    assert full.invariant.num_train == 2000 and full.invariant.num_test == 2000  # brief §8
+    assert full.num_seeds >= 3  # mean ± std over >= 3 seeds
+    assert full.invariant.num_train == 2000 and full.invariant.num_test == 2000  # ours
     assert full.invariant.width == 256 and full.platonic.batch_size == 100  # paper
     assert quick.mlp_hidden == (256, 256, 256)  # paper: 3-layer MLP of width 256
     assert quick.conjugation_scale == 0.5  # paper

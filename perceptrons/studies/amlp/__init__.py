@@ -1,6 +1,6 @@
-"""``amlp``: AMLP attention's linear memory and time, and NAR accuracy on toy seq2seq tasks."""
+"""``amlp``: AMLP attention's linear memory and time, and NAR accuracy on toy seq2seq tasks.
 
-from perceptrons.studies.amlp.config import AMLPStudyConfig
-from perceptrons.studies.amlp.run import crossover_length, interpolated_crossover, run
-
-__all__ = ["AMLPStudyConfig", "crossover_length", "interpolated_crossover", "run"]
+``config.py`` holds the presets and registers the study; ``experiments.py`` measures the saved
+tensors and forward+backward time of one attention layer per kind and trains the NAR models,
+``figures.py`` draws the efficiency and accuracy figures and ``run.py`` states the claims.
+"""

@@ -1,6 +1,6 @@
-"""``emofm-ctr``: EMOFM (reconstruction) and the CTR baselines on synthetic data with an oracle."""
+"""``emofm-ctr``: EMOFM (our reconstruction) and the CTR baselines against a known oracle.
 
-from perceptrons.studies.emofm_ctr.config import EMOFMCTRConfig
-from perceptrons.studies.emofm_ctr.run import run
-
-__all__ = ["EMOFMCTRConfig", "run"]
+``config.py`` holds the presets and registers the study; ``experiments.py`` trains and tests
+every model on the synthetic planted-interaction task (and its interactions-off control),
+``figures.py`` draws the AUC, ablation and calibration figures and ``run.py`` states the claims.
+"""

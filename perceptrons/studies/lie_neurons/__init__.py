@@ -1,6 +1,7 @@
-"""``lie-neurons``: Lie Neurons against MLP baselines (Lin, Zhu & Ghaffari 2023)."""
+"""``lie-neurons``: Lie Neurons against MLP baselines on synthetic tasks (Lin, Zhu & Ghaffari).
 
-from perceptrons.studies.lie_neurons.config import LieNeuronsStudyConfig, LieTaskConfig
-from perceptrons.studies.lie_neurons.run import run
-
-__all__ = ["LieNeuronsStudyConfig", "LieTaskConfig", "run"]
+``config.py`` holds the presets and registers the study; ``experiments.py`` trains and
+measures the models of each task (sl(3) invariant and equivariant regression, Platonic solids,
+sp(4), so(3) BCH), ``figures.py`` draws the MSE, error-histogram and Platonic figures and
+``run.py`` states the claims.
+"""

@@ -1,39 +1,38 @@
 """Figures of the ``lie-neurons`` study (matplotlib ``Figure``, no pyplot state).
 
-Each function takes the per-seed results of one or two tasks (a list over seeds of
-``{model label: {metric: value}}``), writes one PNG into ``out_dir`` and returns its path.
+Each function takes the `TaskResult` of one or two tasks, writes one PNG into ``out_dir``
+through `perceptrons.studies.common.save_figure` and returns its path.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
 
-__all__ = ["PAPER_PLATONIC", "plot_histograms", "plot_mse", "plot_platonic"]
+from perceptrons.studies.common import save_figure
+from perceptrons.studies.lie_neurons.experiments import (
+    PAPER_PLATONIC,
+    EquivariantRun,
+    InvariantRun,
+    PlatonicRun,
+    TaskResult,
+)
 
-PAPER_PLATONIC = {  # brief §5 (ICML poster): accuracy, rotated accuracy in %, params
-    "MLP": (95.76, 36.54, 206_339),
-    "MLP + augmentation": (81.47, 81.20, 206_339),
-    "LN-LR": (99.56, 99.51, 134_664),
-}
+__all__ = ["plot_histograms", "plot_mse", "plot_platonic"]
 
 
-def _collect(runs: list[dict[str, dict[str, Any]]], model: str, key: str) -> list[float]:
-    return [float(run[model][key]) for run in runs]
-
-
-def plot_mse(out_dir: Path, panels: dict[str, list[dict[str, dict[str, Any]]]]) -> Path:
-    """Bars of test MSE, plain vs conjugated, per model; one panel per task (log scale)."""
+def plot_mse(out_dir: Path, panels: dict[str, TaskResult[InvariantRun]]) -> Path:
+    """Bars of test MSE, plain vs conjugated, per model; one panel per task (log scale);
+    saved as ``mse_plain_vs_conjugated.png``."""
     fig = Figure(figsize=(5.2 * len(panels), 3.8), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(panels)))
-    for ax, (title, runs) in zip(axes, panels.items(), strict=True):
-        labels = list(runs[0])
+    for ax, (title, task) in zip(axes, panels.items(), strict=True):
+        labels = task.models
         pos = np.arange(len(labels))
         for j, (key, name) in enumerate((("mse", "plain test"), ("mse_conjugated", "conjugated"))):
-            values = np.array([_collect(runs, m, key) for m in labels])
+            values = np.array([task.values(m, key) for m in labels])
             ax.bar(
                 pos + (j - 0.5) * 0.38,
                 values.mean(1),
@@ -45,29 +44,28 @@ def plot_mse(out_dir: Path, panels: dict[str, list[dict[str, dict[str, Any]]]]) 
         ax.set_xticks(pos, labels)
         ax.set(yscale="log", ylabel="test MSE", title=title)
         ax.legend(fontsize=8)
-    path = out_dir / "mse_plain_vs_conjugated.png"
-    fig.savefig(path, dpi=110)
-    return path
+    return save_figure(fig, out_dir / "mse_plain_vs_conjugated.png")
 
 
 def plot_histograms(
     out_dir: Path,
-    invariant_runs: list[dict[str, dict[str, Any]]],
-    equivariant_runs: list[dict[str, dict[str, Any]]],
+    invariant: TaskResult[InvariantRun],
+    equivariant: TaskResult[EquivariantRun],
 ) -> Path:
-    """Histograms (log x) of per-sample relative errors: LN float64/float32 vs the MLP."""
+    """Histograms (log x) of per-sample relative errors: LN float64/float32 vs the MLP; saved
+    as ``equivariance_error_histograms.png``."""
     fig = Figure(figsize=(11, 3.8), layout="constrained")
     axes = fig.subplots(1, 2)
     bins = np.logspace(-17, 1, 73)
     panels = (
-        ("sl(3) invariant regression: invariance error", invariant_runs, "LN-LR"),
-        ("sl(3) equivariant regression: equivariance error", equivariant_runs, "LN (LB, LB, LR)"),
+        ("sl(3) invariant regression: invariance error", invariant.runs, "LN-LR"),
+        ("sl(3) equivariant regression: equivariance error", equivariant.runs, "LN (LB, LB, LR)"),
     )
     for ax, (title, runs, ln) in zip(axes, panels, strict=True):
         series = (
-            (f"{ln}, float64", np.concatenate([r[ln]["hist_float64"] for r in runs]), "C2"),
-            (f"{ln}, float32", np.concatenate([r[ln]["hist_float32"] for r in runs]), "C0"),
-            ("MLP, float32", np.concatenate([r["MLP"]["hist_float32"] for r in runs]), "C3"),
+            (f"{ln}, float64", np.concatenate([r[ln].hist_float64 for r in runs]), "C2"),
+            (f"{ln}, float32", np.concatenate([r[ln].hist_float32 for r in runs]), "C0"),
+            ("MLP, float32", np.concatenate([r["MLP"].hist_float32 for r in runs]), "C3"),
         )
         for label, values, color in series:
             ax.hist(values, bins=bins, alpha=0.7, label=label, color=color)
@@ -78,19 +76,18 @@ def plot_histograms(
             title=title,
         )
         ax.legend(fontsize=8)
-    path = out_dir / "equivariance_error_histograms.png"
-    fig.savefig(path, dpi=110)
-    return path
+    return save_figure(fig, out_dir / "equivariance_error_histograms.png")
 
 
-def plot_platonic(out_dir: Path, runs: list[dict[str, dict[str, Any]]]) -> Path:
-    """Bars of accuracy, plain vs rotated test sets, per model, with the paper's values."""
+def plot_platonic(out_dir: Path, platonic: TaskResult[PlatonicRun]) -> Path:
+    """Bars of accuracy, plain vs rotated test sets, per model, with the paper's values; saved
+    as ``platonic_accuracy.png``."""
     fig = Figure(figsize=(7, 3.8), layout="constrained")
     ax = fig.subplots()
-    labels = list(runs[0])
+    labels = platonic.models
     pos = np.arange(len(labels))
     for j, (key, name) in enumerate((("accuracy", "plain"), ("accuracy_rotated", "rotated"))):
-        values = 100 * np.array([_collect(runs, m, key) for m in labels])
+        values = 100 * np.array([platonic.values(m, key) for m in labels])
         ax.bar(
             pos + (j - 0.5) * 0.38,
             values.mean(1),
@@ -113,6 +110,4 @@ def plot_platonic(out_dir: Path, runs: list[dict[str, dict[str, Any]]]) -> Path:
     ax.set_xticks(pos, labels)
     ax.set(ylabel="accuracy (%)", ylim=(0, 122), title="Platonic solids from homographies")
     ax.legend(fontsize=8, loc="upper center", ncol=4)
-    path = out_dir / "platonic_accuracy.png"
-    fig.savefig(path, dpi=110)
-    return path
+    return save_figure(fig, out_dir / "platonic_accuracy.png")

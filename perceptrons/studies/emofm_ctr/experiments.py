@@ -1,0 +1,486 @@
+"""Measurements of the ``emofm-ctr`` study: every model trained and tested on the synthetic task.
+
+Protocol (the same for every model, see `EMOFMCTRConfig`): for each repetition ``i`` a new task
+(``task.seed = seed + i``) and independent draws of train / validation / test rows; each model
+is built with `perceptrons.registry.create_model`, trained with `perceptrons.train.fit` through
+`perceptrons.models.ctr.CTRStep` (Adam, one learning rate and L2 penalty for all), evaluated on
+the validation rows every ``eval_every`` steps (stopping early only when ``patience`` is set);
+the weights of the best validation AUC are restored before testing. Test metrics hide the row
+types from the models (EMOFM predicts with its type model's soft mixture); per-type AUCs group
+the test rows by their true type.
+
+Oracles on the test rows: ``oracle`` = AUC of the Bayes predictor with types hidden
+(``probability_hidden_type``, the best any model here can do), ``oracle_type_known`` =
+``probability``, ``first_order_oracle`` = ``first_order_probability``.
+
+Every (repetition, model) pair is one seeded `Job`; `run_job` is a top-level function so that
+``workers > 1`` can run the jobs in spawned processes with the same result as in this one.
+``benchmarks/ctr_protocol.py`` reuses `repetition_data`, `build_model`, `train_model`,
+`evaluate_model` and `oracle_metrics` to probe the protocol one model at a time.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from perceptrons.data.ctr import SyntheticCTRData, SyntheticCTRTask
+from perceptrons.data.loader import TensorLoader
+from perceptrons.layers.ctr import CTRFeatures
+from perceptrons.models.ctr import CTRStep
+from perceptrons.models.ctr_metrics import auc, ctr_metrics
+from perceptrons.registry import create_model
+from perceptrons.studies.base import Table
+from perceptrons.studies.common import mean_std, predict
+from perceptrons.studies.emofm_ctr.config import SWITCHES, EMOFMCTRConfig
+from perceptrons.train import EarlyStopping, Evaluator, fit
+
+__all__ = [
+    "ORACLES",
+    "PREDICT_BATCH",
+    "Comparison",
+    "FitSummary",
+    "Job",
+    "ModelRun",
+    "OracleMetrics",
+    "TaskRuns",
+    "TestMetrics",
+    "build_model",
+    "compare_models",
+    "evaluate_model",
+    "format_mean_std",
+    "oracle_metrics",
+    "repetition_data",
+    "repetition_task",
+    "run_job",
+    "run_jobs",
+    "test_rows",
+    "train_model",
+]
+
+PREDICT_BATCH = 16_384
+"""Rows per forward pass when predicting validation and test rows."""
+ORACLES = (
+    ("oracle", "oracle (types hidden)"),
+    ("oracle_type_known", "oracle (type known)"),
+    ("first_order_oracle", "first-order oracle"),
+)
+"""The three oracles: `OracleMetrics` AUC field and label (tables, figures)."""
+
+
+@dataclass(frozen=True)
+class Job:
+    """One seeded training job.
+
+    Attributes:
+        repetition: Repetition ``i`` (task seed ``seed + i``).
+        model: A registered model name, or an ablation name of `SWITCHES` (EMOFM with that
+            switch off).
+        tie: Train on the interactions-off control task instead of the planted one.
+    """
+
+    repetition: int
+    model: str
+    tie: bool
+
+
+@dataclass(frozen=True)
+class FitSummary:
+    """How one model's training went (`train_model`).
+
+    Attributes:
+        seconds: Wall time of `fit`.
+        steps: Optimiser steps taken.
+        epochs: Epochs trained (fractional when stopped early).
+        best_step: Optimiser step of the restored best-validation checkpoint.
+        val_auc: Its validation AUC.
+    """
+
+    seconds: float
+    steps: int
+    epochs: float
+    best_step: int
+    val_auc: float
+
+
+@dataclass(frozen=True)
+class TestMetrics:
+    """A trained model's metrics on the test rows, types hidden (`evaluate_model`).
+
+    Attributes:
+        auc: Pooled test AUC.
+        logloss: Pooled log loss.
+        pcoc: Predicted over observed clicks (ideal 1).
+        type_auc: True row type -> AUC of the rows of that type.
+        probabilities: ``(n,)`` predicted click probabilities.
+        member_auc: EMOFM only: AUC of its two ensemble members (HM, WM); else ``None``.
+        type_accuracy: EMOFM only: accuracy of its auxiliary type model; else ``None``.
+    """
+
+    auc: float
+    logloss: float
+    pcoc: float
+    type_auc: dict[int, float]
+    probabilities: np.ndarray
+    member_auc: tuple[float, ...] | None = None
+    type_accuracy: float | None = None
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    """One job's result.
+
+    Attributes:
+        job: What was trained.
+        fit: Its training summary.
+        test: Its test metrics.
+    """
+
+    job: Job
+    fit: FitSummary
+    test: TestMetrics
+
+
+@dataclass(frozen=True)
+class OracleMetrics:
+    """AUC and log loss of the oracle probabilities on one repetition's test rows.
+
+    Attributes:
+        oracle: AUC of ``probability_hidden_type`` (types hidden, the reference of every gap).
+        oracle_logloss: Its log loss.
+        oracle_type_known: AUC of ``probability`` (the true type known).
+        oracle_type_known_logloss: Its log loss.
+        first_order_oracle: AUC of ``first_order_probability``.
+        first_order_oracle_logloss: Its log loss.
+    """
+
+    oracle: float
+    oracle_logloss: float
+    oracle_type_known: float
+    oracle_type_known_logloss: float
+    first_order_oracle: float
+    first_order_oracle_logloss: float
+
+
+@dataclass(frozen=True)
+class TaskRuns:
+    """Every model trained on one task variant, over the repetitions.
+
+    Attributes:
+        runs: Model (or ablation) name -> its runs, one per repetition in order.
+        oracles: The oracles of each repetition's test rows.
+    """
+
+    runs: dict[str, list[ModelRun]]
+    oracles: list[OracleMetrics]
+
+    def values(self, name: str, metric: str) -> list[float]:
+        """Test metric ``metric`` (a `TestMetrics` field) of model ``name``, per repetition."""
+        return [getattr(r.test, metric) for r in self.runs[name]]
+
+    def mean_auc(self, name: str) -> float:
+        """Mean test AUC of model ``name`` over the repetitions."""
+        return float(np.mean(self.values(name, "auc")))
+
+    def oracle(self, key: str) -> list[float]:
+        """Oracle metric ``key`` (an `OracleMetrics` field) per repetition."""
+        return [getattr(o, key) for o in self.oracles]
+
+    def oracle_lists(self) -> dict[str, list[float]]:
+        """Every `OracleMetrics` field -> its values per repetition."""
+        return {f.name: self.oracle(f.name) for f in dataclasses.fields(OracleMetrics)}
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """The study's measurements: the planted task and the interactions-off control.
+
+    Attributes:
+        planted: Main models and EMOFM ablations on the task with planted interactions.
+        control: ``tie_models`` on the same tasks with the interactions switched off.
+        majority_type_fraction: Per repetition, the fraction of test rows of the most common
+            type (what a type model must beat).
+        calibration_labels: ``(n,)`` test labels of repetition 0.
+        calibration: Main model -> its ``(n,)`` test probabilities on repetition 0.
+        models_table: Test metrics of the main models and the three oracles.
+        ablations_table: EMOFM, its ablations and the DNN.
+        control_table: The control models and the oracle (= first-order) of the control.
+    """
+
+    planted: TaskRuns
+    control: TaskRuns
+    majority_type_fraction: list[float]
+    calibration_labels: np.ndarray
+    calibration: dict[str, np.ndarray]
+    models_table: Table
+    ablations_table: Table
+    control_table: Table
+
+
+# -------------------------------------------------------------------- data and models
+def repetition_task(config: EMOFMCTRConfig, i: int, tie: bool) -> SyntheticCTRTask:
+    """Repetition ``i``'s task (``task.seed = seed + i``); with ``tie`` the same task seed with
+    the interactions switched off (the control of claim no_interaction_tie)."""
+    return SyntheticCTRTask(config.task.replace(seed=config.seed + i, interactions=not tie))
+
+
+def test_rows(config: EMOFMCTRConfig, task: SyntheticCTRTask, i: int) -> SyntheticCTRData:
+    """The ``num_test`` test rows of repetition ``i`` (row seed ``3 (seed + i) + 2``)."""
+    return task.sample(config.num_test, seed=3 * (config.seed + i) + 2)
+
+
+# (config, repetition, tie) -> (train, validation, test rows) of the last repetitions drawn in
+# this process (a worker usually trains several models of one repetition in a row)
+_DATA: dict[tuple[EMOFMCTRConfig, int, bool], tuple[Any, Any, SyntheticCTRData]] = {}
+
+
+def repetition_data(
+    config: EMOFMCTRConfig, i: int, tie: bool
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], SyntheticCTRData]:
+    """Train / validation tensors and test rows of repetition ``i`` (independent row draws,
+    seeds ``3 (seed + i)``, ``+ 1``, ``+ 2``); the last two repetitions are cached."""
+    key = (config, i, tie)
+    if key not in _DATA:
+        while len(_DATA) >= 2:
+            del _DATA[next(iter(_DATA))]
+        task, seed = repetition_task(config, i, tie), config.seed + i
+        train = task.sample(config.num_train, seed=3 * seed).to_batch().to_tensors()
+        val = task.sample(config.num_val, seed=3 * seed + 1).to_batch().to_tensors()
+        _DATA[key] = (train, val, test_rows(config, task, i))
+    return _DATA[key]
+
+
+def build_model(
+    name: str, config: EMOFMCTRConfig, features: CTRFeatures, seed: int, **extra: Any
+) -> torch.nn.Module:
+    """Registered CTR model ``name`` with the study's sizes (``extra`` overrides fields)."""
+    kwargs: dict[str, Any] = {"features": features, "embed_dim": config.embed_dim}
+    if name not in ("lr", "fm"):
+        kwargs.update(hidden_features=config.hidden_features, dropout=config.dropout)
+    if name == "autoint":
+        kwargs.update(num_heads=2 if config.embed_dim % 2 == 0 else 1)
+    if name == "emofm":
+        kwargs.update(
+            field_dim=config.field_dim,
+            type_dim=config.type_dim,
+            type_hidden_features=config.type_hidden_features,
+        )
+    return create_model(name, seed=seed, **kwargs, **extra)
+
+
+def _outputs(model: torch.nn.Module, tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Model outputs on all rows as CPU tensors ``{"logits", ...}`` (EMOFM: every entry)."""
+    out = predict(model, tensors, batch_size=PREDICT_BATCH)
+    return out if isinstance(out, dict) else {"logits": out}
+
+
+# -------------------------------------------------------------------- train and test
+def train_model(
+    model: torch.nn.Module,
+    config: EMOFMCTRConfig,
+    train: dict[str, torch.Tensor],
+    val: dict[str, torch.Tensor],
+    seed: int,
+) -> FitSummary:
+    """Fit ``model`` by the study's protocol, keeping the best validation-AUC weights.
+
+    Validation AUC every ``config.eval_every`` steps; with ``config.patience`` set, early
+    stopping after that many evaluations without improvement. The best checkpoint is restored
+    and the model left in eval mode.
+    """
+    loader = TensorLoader(train, config.batch_size, seed=seed)
+    best: dict[str, Any] = {"auc": -1.0, "state": None, "step": 0}
+    evaluations = [0]
+
+    def validate(m: torch.nn.Module) -> dict[str, float]:
+        value = auc(val["labels"], _outputs(m, val)["logits"])
+        evaluations[0] += 1
+        if value > best["auc"]:
+            best.update(auc=value, state=copy.deepcopy(m.state_dict()), step=evaluations[0])
+        return {"auc": value}
+
+    callbacks: list[Any] = [Evaluator(validate, every=config.eval_every, split="val")]
+    if config.patience is not None:
+        callbacks.append(EarlyStopping(metric="val/auc", mode="max", patience=config.patience))
+    start = time.perf_counter()
+    fit_config = config.fit.replace(seed=seed, device=config.device)
+    fitted = fit(model, CTRStep(), loader, fit_config, callbacks)
+    seconds = time.perf_counter() - start
+    model.load_state_dict(best["state"])
+    model.eval()
+    return FitSummary(
+        seconds=seconds,
+        steps=fitted.steps,
+        epochs=fitted.epochs,
+        best_step=best["step"] * config.eval_every,
+        val_auc=best["auc"],
+    )
+
+
+def evaluate_model(model: torch.nn.Module, test: dict[str, torch.Tensor]) -> TestMetrics:
+    """Test metrics of a trained model with the row types hidden from it."""
+    out = _outputs(model, test)
+    y, types = test["labels"], test["types"]
+    p = torch.sigmoid(out["logits"])
+    metrics = ctr_metrics(y, p, types)
+    member_auc = type_accuracy = None
+    if "member_logits" in out:
+        member_auc = tuple(auc(y, out["member_logits"][:, j]) for j in range(2))
+    if "type_logits" in out:
+        type_accuracy = float((out["type_logits"].argmax(-1) == types).float().mean())
+    return TestMetrics(
+        auc=metrics["auc"],
+        logloss=metrics["logloss"],
+        pcoc=metrics["pcoc"],
+        type_auc={
+            int(k.removeprefix("auc_type_")): v
+            for k, v in metrics.items()
+            if k.startswith("auc_type_")
+        },
+        probabilities=p.numpy(),
+        member_auc=member_auc,
+        type_accuracy=type_accuracy,
+    )
+
+
+def oracle_metrics(data: SyntheticCTRData) -> OracleMetrics:
+    """AUC and log loss of the three oracle probabilities of ``data``."""
+    y = torch.from_numpy(data.labels)
+    out: dict[str, float] = {}
+    for key, p in (
+        ("oracle", data.probability_hidden_type),
+        ("oracle_type_known", data.probability),
+        ("first_order_oracle", data.first_order_probability),
+    ):
+        m = ctr_metrics(y, torch.from_numpy(p))
+        out[key] = m["auc"]
+        out[f"{key}_logloss"] = m["logloss"]
+    return OracleMetrics(**out)
+
+
+def run_job(config: EMOFMCTRConfig, job: Job) -> ModelRun:
+    """Train and test one model on repetition ``job.repetition`` (an ablation name builds EMOFM
+    with that switch off); the same result in any process, since every draw is seeded."""
+    seed = config.seed + job.repetition
+    train, val, test_data = repetition_data(config, job.repetition, job.tie)
+    features = test_data.feature_spec
+    if job.model in SWITCHES:
+        model = build_model("emofm", config, features, seed, **{SWITCHES[job.model]: False})
+    else:
+        model = build_model(job.model, config, features, seed)
+    fitted = train_model(model, config, train, val, seed)
+    return ModelRun(job, fitted, evaluate_model(model, test_data.to_batch().to_tensors()))
+
+
+def _worker_init(num_threads: int) -> None:
+    torch.set_num_threads(num_threads)
+
+
+def run_jobs(config: EMOFMCTRConfig, jobs: list[Job]) -> list[ModelRun]:
+    """`run_job` of every job, in order; in ``config.workers`` spawned processes (each with
+    ``config.num_threads`` torch threads) when that is above 1."""
+    if config.workers == 1:
+        return [run_job(config, job) for job in jobs]
+    context = multiprocessing.get_context("spawn")  # CUDA cannot be used in forked children
+    with ProcessPoolExecutor(
+        config.workers, mp_context=context, initializer=_worker_init, initargs=(config.num_threads,)
+    ) as pool:
+        futures = [pool.submit(run_job, config, job) for job in jobs]
+        return [future.result() for future in futures]
+
+
+# -------------------------------------------------------------------- the experiment
+def format_mean_std(values: list[float], digits: int = 4) -> str:
+    """``"mean ± std"`` (sample std) for several values, ``"mean"`` for one."""
+    mean, std = mean_std(values)
+    return f"{mean:.{digits}f} ± {std:.{digits}f}" if len(values) > 1 else f"{mean:.{digits}f}"
+
+
+def _table(
+    config: EMOFMCTRConfig, runs: TaskRuns, names: list[str], oracles: list[tuple[str, str]]
+) -> Table:
+    """Test metrics of ``names`` (mean ± std over repetitions), then rows of ``oracles``
+    (``(OracleMetrics field, label)``)."""
+    num_types = config.task.num_types
+    columns = ["model", "AUC", "logloss", "PCOC"]
+    columns += [f"AUC type {t}" for t in range(num_types)]
+    columns += ["epochs", "fit seconds"]
+    table = Table(columns)
+    for name in names:
+        rs = runs.runs[name]
+        cells: list[Any] = [name]
+        cells += [format_mean_std(runs.values(name, k)) for k in ("auc", "logloss", "pcoc")]
+        cells += [
+            format_mean_std([r.test.type_auc.get(t, float("nan")) for r in rs])
+            for t in range(num_types)
+        ]
+        cells += [round(float(np.mean([r.fit.epochs for r in rs])), 2)]
+        cells += [round(float(np.mean([r.fit.seconds for r in rs])), 1)]
+        table.rows.append(cells)
+    for key, label in oracles:
+        table.rows.append(
+            [label, format_mean_std(runs.oracle(key))]
+            + [format_mean_std(runs.oracle(f"{key}_logloss")), ""]
+            + [""] * num_types
+            + ["", ""]
+        )
+    return table
+
+
+def compare_models(config: EMOFMCTRConfig) -> Comparison:
+    """Train and test every model, ablation and control model on every repetition.
+
+    All jobs (``models`` and ``ablations`` on the planted task, ``tie_models`` on the
+    interactions-off control) go to one `run_jobs` call, so that ``workers`` processes share
+    them.
+    """
+    models, ablations, tie_models = list(config.models), list(config.ablations), config.tie_models
+    reps = range(config.num_seeds)
+    jobs = [Job(i, n, False) for i in reps for n in [*models, *ablations]]
+    jobs += [Job(i, n, True) for i in reps for n in tie_models]
+    results = run_jobs(config, jobs)
+    _DATA.clear()
+    runs: dict[str, list[ModelRun]] = {n: [] for n in [*models, *ablations]}
+    tie_runs: dict[str, list[ModelRun]] = {n: [] for n in tie_models}
+    for run in results:
+        (tie_runs if run.job.tie else runs)[run.job.model].append(run)
+    calibration = {
+        r.job.model: r.test.probabilities
+        for r in results
+        if r.job.repetition == 0 and not r.job.tie and r.job.model in models
+    }
+
+    oracles: list[OracleMetrics] = []
+    tie_oracles: list[OracleMetrics] = []
+    majority: list[float] = []
+    calibration_labels = np.zeros(0)
+    for i in reps:
+        rows = test_rows(config, repetition_task(config, i, tie=False), i)
+        oracles.append(oracle_metrics(rows))
+        counts = np.bincount(rows.types, minlength=config.task.num_types)
+        majority.append(float(counts.max() / counts.sum()))
+        if i == 0:
+            calibration_labels = rows.labels.astype(float)
+        tie_rows = test_rows(config, repetition_task(config, i, tie=True), i)
+        tie_oracles.append(oracle_metrics(tie_rows))
+    planted, control = TaskRuns(runs, oracles), TaskRuns(tie_runs, tie_oracles)
+    return Comparison(
+        planted=planted,
+        control=control,
+        majority_type_fraction=majority,
+        calibration_labels=calibration_labels,
+        calibration=calibration,
+        models_table=_table(config, planted, models, list(ORACLES)),
+        ablations_table=_table(config, planted, ["emofm", *ablations, "dnn"], []),
+        control_table=_table(
+            config, control, list(tie_models), [("oracle", "oracle (= first-order)")]
+        ),
+    )
