@@ -167,3 +167,32 @@ def test_create_model_unknown_name(toy_models: Registry) -> None:
 def test_model_name_of_unregistered_config() -> None:
     with pytest.raises(KeyError, match="no registered model is configured by ToyConfig"):
         model_name_of(ToyConfig())
+
+
+# ---------------------------------------------------------------------- paper metadata
+LIBRARY_BASELINES = {"mlp", "residual_mlp"}  # models of the library itself, of no paper
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def _paper_entries():
+    models = [e for e in registry.MODELS.entries() if e.name not in LIBRARY_BASELINES]
+    return [("model", e) for e in models] + [("study", e) for e in registry.STUDIES.entries()]
+
+
+@pytest.mark.parametrize(("kind", "entry"), _paper_entries(), ids=lambda v: getattr(v, "name", v))
+def test_every_paper_model_and_study_names_its_paper_modules_and_docs(kind, entry) -> None:
+    import importlib
+
+    assert entry.paper.strip(), f"{kind} {entry.name}: no paper"
+    if entry.name != "mlp-digits":  # the template study has no paper by design
+        assert "arXiv:" in entry.paper, f"{kind} {entry.name}: paper without an arXiv id"
+    assert entry.modules, f"{kind} {entry.name}: no implementing modules"
+    for module in entry.modules:
+        importlib.import_module(module)  # each named module exists
+    assert entry.docs and (ROOT / entry.docs).is_file(), f"{kind} {entry.name}: {entry.docs!r}"
+    if kind == "study":
+        assert entry.obj.modules == entry.modules and entry.obj.docs == entry.docs
+
+
+def test_library_baselines_are_still_registered() -> None:
+    assert LIBRARY_BASELINES <= set(registry.MODELS.names())

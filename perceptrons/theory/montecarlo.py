@@ -1,7 +1,8 @@
 """Monte Carlo over finite networks at initialisation, and exact Gram-chain simulators.
 
 Paper: Li & Nica (2023), *Differential Equation Scaling Limits of Shaped and Unshaped Neural
-Networks*, arXiv:2310.12079 (networks and chains of its §2.2, as described by the project brief).
+Networks*, arXiv:2310.12079 (the shaped MLP and the :math:`d^{-1/2}` ResNet of its abstract;
+docs/scaling-limits.md).
 
 Implemented:
 
@@ -9,17 +10,18 @@ Implemented:
   with ``forward_hidden`` whose random parameters live in `DenseLinear` layers), runs them
   batched with ``torch.func.vmap`` + ``torch.func.functional_call``, and records every layer's
   :math:`k \\times k` Gram matrix, as `GramTrajectories`.
-* `mlp_gram_chain`, `resnet_gram_chain`: the exact cheap simulators of the brief (§2.2). They
+* `mlp_gram_chain`, `resnet_gram_chain`: exact cheap simulators of both networks. They
   have the same law as the real networks (argument in their docstrings) at :math:`O(nk^2)`
   cost per layer instead of :math:`O(n^2 k)`, and serve as a second, independent
   implementation to test the torch models against.
 * `moment_matched_chain`: the scalar chain of :math:`\\varepsilon = 1 - \\rho` of the unshaped
-  ReLU MLP that matches the first two moments of one exact step (brief §3, A3).
+  ReLU MLP that matches the first two moments of one exact step (docs/scaling-limits.md).
 * `ks_statistic`, `ks_critical_value`: the two-sample Kolmogorov–Smirnov test used to compare
-  these distributions.
+  these distributions; `ks_normal_statistic`, the one-sample test against a centred Gaussian
+  of given variance (e.g. network outputs against an NNGP variance).
 
-Reconstruction: only the paper's abstract was available; the chains follow the brief, which
-derives them from the Gaussian conditional law of one layer given the previous one.
+Reconstruction: only the paper's abstract was available; the chains are our derivation from
+the Gaussian conditional law of one layer given the previous one (argued in their docstrings).
 
 Dimension legend: ``M`` networks or chains (``num_networks``, ``num_chains``), ``k`` inputs,
 ``n`` width, ``d`` depth, ``L + 1`` recorded layers (index 0 is the input), ``P`` parameters of
@@ -51,6 +53,7 @@ __all__ = [
     "GramTrajectories",
     "Representation",
     "ks_critical_value",
+    "ks_normal_statistic",
     "ks_statistic",
     "mlp_gram_chain",
     "moment_matched_chain",
@@ -243,13 +246,13 @@ def simulate_grams(
     For `MLP` (``d`` hidden layers and a readout) that is ``L + 1 = d + 2`` entries:
     index :math:`\\ell = 1..d` is hidden layer :math:`\\ell` and index ``d + 1`` the network
     output. ``representation="post"`` records hidden layers after norm, activation and dropout
-    (``forward_hidden(x, post_activation=True)``): for the shaped MLP of the brief (normalised
+    (``forward_hidden(x, post_activation=True)``): for the shaped MLP of Li & Nica (normalised
     `ShapedReLU`, ``weight_std=1``, no bias) ``grams[:, l]`` is then exactly
     :math:`V_\\ell = \\frac{c}{n}\\langle\\phi_s(z_\\ell^\\alpha), \\phi_s(z_\\ell^\\beta)\\rangle`,
     the conditional covariance of the next pre-activations. ``"pre"`` records the
     pre-activations :math:`z_\\ell` (the output of each hidden `DenseLinear`).
 
-    For `ResidualMLP` without input projection (the brief's ResNet) index
+    For `ResidualMLP` without input projection (Li & Nica's ResNet) index
     :math:`\\ell = 0..d` is the residual stream :math:`V_\\ell = \\langle x_\\ell^\\alpha,
     x_\\ell^\\beta\\rangle / n` for both representations (``L + 1 = d + 1``); with an input
     projection index 1 is :math:`h_0 = W_{in} x` and index :math:`\\ell + 1` is
@@ -479,7 +482,7 @@ def mlp_gram_chain(
     generator: torch.Generator,
     weight_var: float = 1.0,
 ) -> torch.Tensor:
-    """Exact Gram chain of an MLP of constant width (brief §2.2), ``M`` chains at once.
+    """Exact Gram chain of an MLP of constant width, ``M`` chains at once.
 
     .. math::
 
@@ -503,7 +506,7 @@ def mlp_gram_chain(
     whose ``grams[:, l]`` is :math:`G_\\ell = \\phi(z_\\ell)^\\top\\phi(z_\\ell)/n` with the same
     indexing, layer 0 the input): :math:`V_\\ell = \\sigma^2 G_\\ell` in law for
     :math:`\\ell = 0..d` when ``v0`` :math:`= \\sigma^2 G_0`. With :math:`\\sigma^2 = 1` and the
-    constant :math:`c` inside the activation (the brief's shaped MLP: normalised
+    constant :math:`c` inside the activation (Li & Nica's shaped MLP: normalised
     `ShapedReLU`, ``weight_std=1``) the two are the same random variable, entry by entry.
     Correlations are equal in law for any :math:`\\sigma^2`.
 
@@ -570,7 +573,7 @@ def resnet_gram_chain(
 
     Same law as the network `ResidualMLP` with ``input_projection=False``, ``bias=False``,
     no norm, ``weight_std=1`` (:math:`W_\\ell` i.i.d. :math:`N(0, 1/n)`, either
-    parameterisation) and ``branch_scale`` :math:`\\beta` (the brief's ResNet has
+    parameterisation) and ``branch_scale`` :math:`\\beta` (Li & Nica's ResNet has
     :math:`\\beta = \\sigma_r/\\sqrt d`): :math:`W_\\ell` is independent of
     :math:`X_0, \\dots, X_\\ell`, so given them the rows of :math:`W_\\ell \\phi(X_\\ell)` are
     i.i.d. :math:`N(0, \\phi(X_\\ell)^\\top\\phi(X_\\ell)/n)`, which is the law of the rows of
@@ -633,7 +636,7 @@ def moment_matched_chain(
 ) -> torch.Tensor:
     """Moment-matched chain of :math:`\\varepsilon_\\ell = 1 - \\rho_\\ell` of the ReLU MLP.
 
-    For the He-initialised ReLU MLP (brief §2.5 and §3 A3; c = 2, no bias):
+    For the He-initialised ReLU MLP (c = 2, no bias; docs/scaling-limits.md, claim 2):
 
     .. math::
 
@@ -646,7 +649,8 @@ def moment_matched_chain(
     and the variance :math:`\\approx 8\\varepsilon^2/n` of one exact step near
     :math:`\\rho = 1`
     (:math:`1 - J(1-\\varepsilon)` from `perceptrons.theory.dual.one_minus_j`, without
-    cancellation). The singular SDE of the brief is its limit in
+    cancellation). The singular q-SDE (`perceptrons.theory.limits.simulate_q_sde`; its
+    constants are our derivation) is its limit in
     :math:`q_\\ell = \\ell^2 \\varepsilon_\\ell`, :math:`t = \\ell / n`.
 
     Args:
@@ -745,27 +749,63 @@ def ks_statistic(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((cdf_a - cdf_b).abs().max())
 
 
-def ks_critical_value(n1: int, n2: int, alpha: float = 0.05) -> float:
-    """Asymptotic critical value of the two-sample KS distance at level ``alpha``.
+def ks_normal_statistic(sample: torch.Tensor, variance: float = 1.0) -> float:
+    """One-sample Kolmogorov–Smirnov distance to :math:`N(0, \\sigma^2)`.
 
     .. math::
 
-        D_\\alpha = c(\\alpha)\\sqrt{\\frac{n_1 + n_2}{n_1 n_2}}, \\qquad
-        c(\\alpha) = \\sqrt{-\\tfrac12 \\ln(\\alpha/2)} \\quad (c(0.05) \\approx 1.358).
+        D = \\sup_x |F_m(x) - \\Phi(x/\\sigma)| = \\max_i \\max\\Bigl(\\frac im - \\Phi_i,
+            \\ \\Phi_i - \\frac{i-1}m\\Bigr), \\qquad \\Phi_i = \\Phi(s_{(i)}/\\sigma),
+
+    over the sorted sample :math:`s_{(1)} \\le \\dots \\le s_{(m)}`. The variance is given, not
+    fitted (fitting it makes the test less strict).
 
     Args:
-        n1: Size of the first sample.
-        n2: Size of the second sample.
+        sample: The sample, any shape (flattened), ``m`` values.
+        variance: :math:`\\sigma^2 > 0`.
+
+    Returns:
+        The distance in ``[0, 1]`` (equal to ``scipy.stats.kstest(sample, "norm", (0,
+        sigma)).statistic``); compare it with ``ks_critical_value(m)``.
+
+    Raises:
+        ValueError: an empty sample, a non-finite value or a non-positive ``variance``.
+    """
+    s = torch.sort(_sample("sample", sample)).values
+    variance = check_number("variance", variance, low=0.0, strict=True)
+    cdf = torch.special.ndtr(s / math.sqrt(variance))
+    m = s.numel()
+    upper = torch.arange(1, m + 1, dtype=torch.float64, device=s.device) / m - cdf
+    lower = cdf - torch.arange(0, m, dtype=torch.float64, device=s.device) / m
+    return float(torch.maximum(upper, lower).max())
+
+
+def ks_critical_value(n1: int, n2: int | None = None, alpha: float = 0.05) -> float:
+    """Asymptotic critical value of the Kolmogorov–Smirnov distance at level ``alpha``.
+
+    .. math::
+
+        D_\\alpha = c(\\alpha)\\sqrt{\\frac{n_1 + n_2}{n_1 n_2}} \\ \\text{(two samples)}, \\qquad
+        D_\\alpha = \\frac{c(\\alpha)}{\\sqrt{n_1}} \\ \\text{(one sample, } n_2 = \\infty),
+        \\qquad c(\\alpha) = \\sqrt{-\\tfrac12 \\ln(\\alpha/2)} \\quad (c(0.05) \\approx 1.358).
+
+    Args:
+        n1: Size of the (first) sample.
+        n2: Size of the second sample; ``None`` for the one-sample test against a given
+            distribution (`ks_normal_statistic`).
         alpha: Level in ``(0, 1)``.
 
     Returns:
-        :math:`D_\\alpha`: two samples of the same law exceed it with probability about
-        ``alpha``.
+        :math:`D_\\alpha`: samples of the same law exceed it with probability about ``alpha``.
 
     Raises:
         ValueError: a size below 1 or ``alpha`` outside ``(0, 1)``.
     """
-    n1, n2 = check_int("n1", n1), check_int("n2", n2)
+    n1 = check_int("n1", n1)
+    n2 = None if n2 is None else check_int("n2", n2)
     if not isinstance(alpha, int | float) or isinstance(alpha, bool) or not 0 < alpha < 1:
         raise ValueError(f"alpha: expected a number in (0, 1), got {alpha!r}")
-    return math.sqrt(-math.log(alpha / 2) / 2) * math.sqrt((n1 + n2) / (n1 * n2))
+    c = math.sqrt(-math.log(alpha / 2) / 2)
+    if n2 is None:
+        return c / math.sqrt(n1)
+    return c * math.sqrt((n1 + n2) / (n1 * n2))

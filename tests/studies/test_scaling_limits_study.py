@@ -1,6 +1,9 @@
 """The scaling-limits study end to end on a tiny configuration (the quick preset is ~50 s)."""
 
+import importlib
 import json
+import subprocess
+import sys
 
 from perceptrons.registry import STUDIES
 from perceptrons.studies.runner import run_study
@@ -39,10 +42,27 @@ CLAIMS = [
 ]
 
 
-def test_presets_are_valid_and_quick_matches_the_issue_ids():
+def test_presets_are_valid_and_registered_lazily():
     study = STUDIES.get("scaling-limits").obj
     assert set(study.presets) == {"quick", "full"}
-    assert study.presets["full"].q_large_width == 65536  # the brief's A3 width
+    assert study.presets["full"].q_large_width == 65536  # our choice: 4x the quick width
+    assert study.target == "perceptrons.studies.scaling_limits.run:run"
+    assert "perceptrons.theory.limits" in study.modules
+    assert study.docs == "docs/scaling-limits.md"
+
+
+def test_package_has_the_four_module_layout_and_a_light_config():
+    package = importlib.import_module("perceptrons.studies.scaling_limits")
+    assert not hasattr(package, "ScalingLimitsConfig")  # the package re-exports nothing
+    for name in ("config", "experiments", "figures", "run"):
+        module = importlib.import_module(f"perceptrons.studies.scaling_limits.{name}")
+        assert module.__name__ == f"perceptrons.studies.scaling_limits.{name}"
+    code = (
+        "import sys, perceptrons.studies.scaling_limits.config; "
+        "print([m for m in ('matplotlib', 'sklearn', 'scipy') if m in sys.modules])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_tiny_run_writes_every_claim_and_figure(tmp_path):
@@ -52,7 +72,7 @@ def test_tiny_run_writes_every_claim_and_figure(tmp_path):
     assert [c["id"] for c in doc["claims"]] == CLAIMS
     for claim in doc["claims"]:
         assert isinstance(claim["measured"], float) and isinstance(claim["threshold"], float)
-    # A4 is deterministic: l^2 (1 - rho_l) at l = 100 is 35.77 (brief 2.5)
+    # deterministic: l^2 (1 - rho_l) at l = 100 is 35.77 (docstring of q_infinite_width)
     assert abs(doc["metrics"]["q_at_100"] - 35.77) < 0.01
     assert len(doc["figures"]) == 4
     for figure in doc["figures"]:

@@ -20,6 +20,7 @@ from perceptrons.theory.dual import relu_correlation_map
 from perceptrons.theory.montecarlo import (
     GramTrajectories,
     ks_critical_value,
+    ks_normal_statistic,
     ks_statistic,
     mlp_gram_chain,
     moment_matched_chain,
@@ -118,7 +119,7 @@ def test_relu_chain_with_a_wrong_constant_or_layer_index_is_rejected(
 
 
 def test_shaped_mlp_matches_the_gram_chain() -> None:
-    """Brief §2.2: normalised ShapedReLU at rate d, weight_std = 1: grams are exactly V_l."""
+    """Normalised ShapedReLU at rate d, weight_std = 1: grams are exactly V_l (mlp_gram_chain)."""
     act = ShapedReLU.factory(0.0, -1.0, DEPTH)
     net = MLP(WIDTH, [WIDTH] * DEPTH, 1, act_layer=act, weight_std=1.0, bias=False)
     mc = simulate_grams(net, two_inputs(WIDTH).float(), NUM_NETWORKS, generator=gen(4))
@@ -174,7 +175,7 @@ def test_resnet_matches_the_gram_chain() -> None:
 
 @pytest.mark.parametrize("sigma_r", [1.0, 1.5])
 def test_resnet_norm_grows_like_exp_sigma_squared_over_two(sigma_r: float) -> None:
-    """Brief §2.4: E[V11(t=1)] = e^{sigma_r^2 / 2} V11(0), up to an O(1/d) discretisation."""
+    """E[V11(t=1)] = e^{sigma_r^2 / 2} V11(0) (`ScaledResNetModel`), up to O(1/d)."""
     width, depth = 256, 64
     x = two_inputs(width)
     chain = GramTrajectories(
@@ -330,7 +331,7 @@ def test_chains_handle_singular_gram_matrices() -> None:
 
 
 def test_moment_matched_chain_matches_the_exact_relu_chain() -> None:
-    """Brief A3, scaled down from n = 256 to n = 64 (M = 2000 each, under a second).
+    """The study's unshaped q check, scaled down from n = 256 to n = 64 (M = 2000 each, < 1 s).
 
     The moment-matched chain is an approximation (it drops o(eps/n) terms): at n = 64 the KS
     distance to the exact chain is measured at 0.02-0.04 (critical values 0.043 at 5%, 0.070
@@ -469,3 +470,30 @@ def test_chains_reject_bad_arguments() -> None:
         ks_statistic(torch.ones(3), torch.tensor([math.inf]))
     with pytest.raises(ValueError, match="alpha"):
         ks_critical_value(10, 10, alpha=1.0)
+
+
+def test_ks_normal_statistic_equals_scipy_and_rejects_a_wrong_variance() -> None:
+    sample = 1.5 * torch.randn(2000, generator=gen(27), dtype=torch.float64)
+    for variance in (2.25, 1.0, 4.0):
+        expected = scipy.stats.kstest(sample.numpy(), "norm", (0, math.sqrt(variance))).statistic
+        assert ks_normal_statistic(sample, variance) == pytest.approx(expected, abs=1e-12)
+    critical = ks_critical_value(sample.numel(), alpha=ALPHA)  # one-sample
+    assert ks_normal_statistic(sample, 2.25) < critical
+    assert ks_normal_statistic(sample, 1.0) > critical  # sd 1 instead of 1.5: rejected
+    assert ks_normal_statistic(sample.reshape(40, 50), 2.25) == ks_normal_statistic(sample, 2.25)
+
+
+def test_one_sample_ks_critical_value_is_the_two_sample_limit() -> None:
+    c = math.sqrt(-0.5 * math.log(0.05 / 2))
+    assert ks_critical_value(2000) == c / math.sqrt(2000)
+    assert ks_critical_value(2000, None, 0.05) == ks_critical_value(2000)
+    assert ks_critical_value(2000, 10**9) == pytest.approx(ks_critical_value(2000), rel=1e-5)
+    assert ks_critical_value(100, alpha=1e-4) > ks_critical_value(100)
+    with pytest.raises(ValueError, match="n1"):
+        ks_critical_value(0)
+    with pytest.raises(ValueError, match="n2"):
+        ks_critical_value(10, 0)
+    with pytest.raises(ValueError, match="variance"):
+        ks_normal_statistic(torch.ones(3), 0.0)
+    with pytest.raises(ValueError, match="sample: expected a non-empty"):
+        ks_normal_statistic(torch.tensor([]))

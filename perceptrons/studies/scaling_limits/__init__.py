@@ -1,6 +1,7 @@
-"""``scaling-limits``: Li & Nica 2023 (arXiv:2310.12079), finite networks vs SDE/ODE limits."""
+"""``scaling-limits``: Li & Nica 2023 (arXiv:2310.12079), finite networks vs SDE/ODE limits.
 
-from perceptrons.studies.scaling_limits.config import ScalingLimitsConfig
-from perceptrons.studies.scaling_limits.run import run
-
-__all__ = ["ScalingLimitsConfig", "run"]
+``config.py`` holds the presets and registers the study; ``experiments.py`` simulates real
+networks at initialisation (`perceptrons.theory.montecarlo`) and the limits
+(`perceptrons.theory.limits`), ``figures.py`` draws the trajectory, final-correlation, KS and
+q-distribution figures and ``run.py`` states the claims.
+"""

@@ -5,22 +5,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from perceptrons.config import require
-from perceptrons.studies.base import StudyConfig
+from perceptrons.studies.base import StudyConfig, register_study
 
-__all__ = ["FULL", "QUICK", "ScalingLimitsConfig"]
+__all__ = ["FULL", "PAPER", "QUICK", "ScalingLimitsConfig"]
+
+PAPER = (
+    "Li & Nica 2023, Differential Equation Scaling Limits of Shaped and Unshaped Neural "
+    "Networks, TMLR, arXiv:2310.12079"
+)
 
 
 @dataclass(frozen=True, kw_only=True)
 class ScalingLimitsConfig(StudyConfig):
     """Finite networks at initialisation against their SDE/ODE limits.
 
+    The networks and limits are those of docs/scaling-limits.md ("What the paper claims");
+    every size and threshold below is our choice, fixed before measuring.
+
     Attributes:
-        c_plus: Shaping constant c+ of the shaped ReLU (brief A1: 0).
-        c_minus: Shaping constant c- of the shaped ReLU (brief A1: -1).
+        c_plus: Shaping constant c+ of the shaped ReLU (s+ = 1 + c+/sqrt(N)).
+        c_minus: Shaping constant c- of the shaped ReLU (c+ - c- = 1: C^2 = 1 in the limit).
         widths: Widths n of the real shaped MLPs with depth d = n (proportional limit, T = 1).
         num_networks: Independent real networks per width.
-        sde_paths: Euler paths of the correlation SDE (brief: 2e4).
-        sde_steps: Euler steps of the correlation SDE over [0, 1] (brief: 2000).
+        sde_paths: Euler paths of the correlation SDE.
+        sde_steps: Euler steps of the correlation SDE over [0, 1].
         resnet_width: Width n of the real d^-1/2 ResNets compared with the ODE.
         resnet_depth: Depth d of those ResNets.
         resnet_networks: Number of real ResNets.
@@ -32,24 +40,24 @@ class ScalingLimitsConfig(StudyConfig):
         fluct_depths: Depths of the ResNet fluctuation grid.
         fluct_chains: Gram chains per grid point.
         fluct_tolerance: Maximum relative spread of sd(rho)*sqrt(n) over the grid.
-        q_width: Width n of the exact unshaped ReLU chain (brief A3: 256).
-        q_chains: Exact chains (brief A3: 2000).
+        q_width: Width n of the exact unshaped ReLU chain.
+        q_chains: Exact chains.
         q_mm_paths: Paths of the moment-matched chain at q_width.
-        q_large_width: Width of the moment-matched chain compared with the q-SDE (brief: 65536).
+        q_large_width: Width of the moment-matched chain compared with the q-SDE.
         q_large_paths: Paths of that chain.
-        q_sde_paths: Paths of the q-SDE (brief: 2-4e4).
+        q_sde_paths: Paths of the q-SDE.
         q_ks_threshold: Claim threshold: KS between moment-matched and exact chain.
         q_sde_tolerance: Claim threshold: |difference| of mean and sd of log q, large-n chain
             vs SDE.
         q_limit_layers: Depth l at which l^2 (1 - rho_l) is compared with 9 pi^2 / 2.
     """
 
-    c_plus: float = 0.0  # brief A1
-    c_minus: float = -1.0  # brief A1
+    c_plus: float = 0.0
+    c_minus: float = -1.0
     widths: tuple[int, ...] = (8, 16, 32, 64)
     num_networks: int = 1000
-    sde_paths: int = 20000  # brief A1
-    sde_steps: int = 2000  # brief A1
+    sde_paths: int = 20000
+    sde_steps: int = 2000
     resnet_width: int = 128
     resnet_depth: int = 32
     resnet_networks: int = 500
@@ -61,15 +69,15 @@ class ScalingLimitsConfig(StudyConfig):
     fluct_depths: tuple[int, ...] = (8, 32, 128)
     fluct_chains: int = 500
     fluct_tolerance: float = 0.25
-    q_width: int = 256  # brief A3
+    q_width: int = 256
     q_chains: int = 4000
     q_mm_paths: int = 40000
-    q_large_width: int = 16384  # the brief's 65536 in the full preset (4x the time)
+    q_large_width: int = 16384  # 65536 in the full preset (4x the time)
     q_large_paths: int = 20000
     q_sde_paths: int = 20000
-    q_ks_threshold: float = 0.03  # issue 3
+    q_ks_threshold: float = 0.03
     q_sde_tolerance: float = 0.05
-    q_limit_layers: int = 10000  # issue 3: within 1% at l = 1e4
+    q_limit_layers: int = 10000  # q_l is within 1% of 9 pi^2 / 2 at l = 1e4
 
     def validate(self) -> None:
         super().validate()
@@ -128,7 +136,24 @@ FULL = ScalingLimitsConfig(
     fluct_chains=2000,
     q_chains=10000,
     q_mm_paths=100000,
-    q_large_width=65536,  # brief A3
+    q_large_width=65536,
     q_large_paths=40000,
     q_sde_paths=40000,
+)
+
+register_study(
+    "scaling-limits",
+    config=ScalingLimitsConfig,
+    presets={"quick": QUICK, "full": FULL},
+    paper=PAPER,
+    summary="Shaped/unshaped MLPs and d^-1/2 ResNets at initialisation vs their SDE/ODE limits.",
+    run="perceptrons.studies.scaling_limits.run:run",
+    modules=(
+        "perceptrons.theory.limits",
+        "perceptrons.theory.montecarlo",
+        "perceptrons.models.scaling",
+        "perceptrons.layers.shaped",
+        "perceptrons.theory.dual",
+    ),
+    docs="docs/scaling-limits.md",
 )

@@ -1,6 +1,13 @@
-"""The DEQ NNGP kernel of Gao et al. (2023), arXiv:2310.10767 (project brief §2.3).
+"""The DEQ NNGP kernel of Gao et al. (2023), arXiv:2310.10767, and its finite-depth iterates.
 
-Dimension legend: ``n1``, ``n2`` numbers of inputs in ``x1`` and ``x2``; ``d`` input features.
+`deq_kernel` is the fixed point :math:`K^* = \\sigma_w^2 V_\\phi(K^*) + \\Sigma^1`;
+`deq_depth_kernels` the iterates :math:`K^1 = \\Sigma^1`,
+:math:`K^{\\ell+1} = \\sigma_w^2 V_\\phi(K^\\ell) + \\Sigma^1` that converge to it (the kernel of
+an untied MLP with input injection at every layer, or of the :math:`\\ell`-th Picard iterate of
+the DEQ); docs/kernels.md, "The DEQ kernel".
+
+Dimension legend: ``n1``, ``n2`` numbers of inputs in ``x1`` and ``x2``; ``d`` input features;
+``p`` inputs of `deq_depth_kernels`; ``L`` its number of iterates.
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from typing import Literal
 
 import torch
 
+from perceptrons.theory.dual import dual_matrix
 from perceptrons.theory.kernels.activations import Activation, ReLU
 from perceptrons.theory.kernels.core import (
     Dense,
@@ -23,7 +31,7 @@ from perceptrons.theory.kernels.core import (
     _symmetrize_,
 )
 
-__all__ = ["DEQKernelInfo", "deq_kernel"]
+__all__ = ["DEQKernelInfo", "deq_depth_kernels", "deq_kernel"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,6 +144,75 @@ def deq_kernel(
     if same:  # blocks stop at tol after different numbers of iterations
         _symmetrize_(kernel, block_size)
     return kernel, DEQKernelInfo(residual, num_iter, True)
+
+
+def deq_depth_kernels(
+    x: torch.Tensor,
+    num_iter: int,
+    *,
+    weight_std: float,
+    input_std: float,
+    bias_std: float = 0.0,
+    activation: Activation | None = None,
+    output: Literal["preactivation", "hidden"] = "preactivation",
+) -> torch.Tensor:
+    """Finite-depth DEQ kernels :math:`K^1, \\dots, K^L` (or :math:`V_\\phi(K^\\ell)`).
+
+    .. math::
+
+        K^1 = \\Sigma^1, \\qquad K^{\\ell+1} = \\sigma_w^2 V_\\phi(K^\\ell) + \\Sigma^1, \\qquad
+        \\Sigma^1 = \\sigma_u^2 \\frac{x\\cdot x'}{d} + \\sigma_b^2.
+
+    :math:`K^\\ell` is the infinite-width pre-activation kernel of the :math:`\\ell`-th Picard
+    iterate :math:`h^\\ell = \\phi(W h^{\\ell-1} + Ux + b)` of the DEQ from :math:`h^0 = 0`, and
+    equally of layer :math:`\\ell` of the untied MLP with input injection at every layer (a
+    fresh :math:`W_\\ell` per layer): weight tying does not change the kernel at any depth
+    (docs/kernels.md, "The DEQ kernel"). :math:`V_\\phi(K^\\ell)` is the limit of the finite
+    Gram :math:`h^\\ell h^{\\ell\\top}/n` (`perceptrons.theory.deq_montecarlo.
+    sample_deq_iterate_grams`). The iterates converge to `deq_kernel`'s fixed point when it
+    exists; for ReLU the relative squared Frobenius error of :math:`V_\\phi(K^\\ell)` decays
+    like :math:`((\\sigma_w^2/2)^2)^\\ell`.
+
+    Computed in float64 on the whole ``(p, p)`` matrix at once (no blocks: meant for the
+    moderate ``p`` of Monte Carlo checks), with `perceptrons.theory.dual.dual_matrix` and the
+    activation's closed-form or quadrature dual.
+
+    Args:
+        x: Inputs as rows, shape ``(p, d)``.
+        num_iter: Number :math:`L \\ge 1` of iterates.
+        weight_std: :math:`\\sigma_w > 0`.
+        input_std: :math:`\\sigma_u > 0`.
+        bias_std: :math:`\\sigma_b \\ge 0`.
+        activation: :math:`\\phi` (default `ReLU`).
+        output: ``"preactivation"`` returns :math:`K^1..K^L`; ``"hidden"`` returns
+            :math:`V_\\phi(K^1)..V_\\phi(K^L)`.
+
+    Returns:
+        Float64 tensor of shape ``(L, p, p)`` on the device of ``x``.
+
+    Raises:
+        TypeError: ``x`` is not a tensor, or ``activation`` is not an `Activation`.
+        ValueError: a bad shape, non-finite inputs, ``num_iter < 1``, a bad standard deviation
+            or ``output``.
+    """
+    x, _ = _check_inputs(x, None, torch.float64)
+    weight_std = _check_positive("weight_std", weight_std)
+    input_std = _check_positive("input_std", input_std)
+    bias_std = _check_nonnegative("bias_std", bias_std)
+    if not isinstance(num_iter, int) or isinstance(num_iter, bool) or num_iter < 1:
+        raise ValueError(f"num_iter: expected an int >= 1, got {num_iter!r}")
+    if output not in ("preactivation", "hidden"):
+        raise ValueError(f"output: expected 'preactivation' or 'hidden', got {output!r}")
+    activation = ReLU() if activation is None else activation
+    if not isinstance(activation, Activation):
+        raise TypeError(f"activation: expected an Activation, got {activation!r}")
+    sigma = input_std**2 * (x @ x.T) / x.shape[1] + bias_std**2  # (p, p)
+    k, out = sigma, []
+    for _ in range(num_iter):
+        v = dual_matrix(k, activation.dual)
+        out.append(v if output == "hidden" else k)
+        k = weight_std**2 * v + sigma
+    return torch.stack(out)
 
 
 def _sup(*tensors: torch.Tensor) -> float:
