@@ -117,10 +117,10 @@ def measure(width: int, k: int, dtype: torch.dtype, args: argparse.Namespace) ->
     model = MLP(width, [width] * args.depth, width, weight_std=1.0, bias=False, dtype=dtype)
     x = torch.randn(k, width, dtype=dtype, generator=torch.Generator().manual_seed(0))
     params_per_network = layers * width * width
-    block = montecarlo._rng_block(params_per_network)
+    block = montecarlo.rng_block(params_per_network)
     itemsize = torch.finfo(dtype).bits // 8
     per_network = params_per_network * itemsize + 4 * k * width * (layers + 1) * 8
-    chunk = max(1, montecarlo._MEMORY_BUDGET_BYTES // per_network // block) * block
+    chunk = max(1, montecarlo.MEMORY_BUDGET_BYTES // per_network // block) * block
     batch = min(chunk, num_networks)
     weights = torch.randn(batch, width, width, dtype=dtype)
     hidden = torch.randn(batch, k, width, dtype=dtype)

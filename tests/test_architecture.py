@@ -1,8 +1,11 @@
 """Imports flow one way: each part of the package may import only the parts listed here.
 
-Every ``import`` statement under ``perceptrons/`` (including imports inside functions and
-relative imports) is checked against `ALLOWED`. The registry's lazy discovery uses
-``importlib.import_module("perceptrons.models")`` with a string; that is the documented plugin
+Every ``import`` statement under ``perceptrons/`` and ``benchmarks/`` (including imports inside
+functions and relative imports) is checked against `ALLOWED`, and `ALLOWED` lists only the
+edges that some import uses (a rule nobody needs is a rule that hides the next mistake). No
+module imports another module's private (``_name``) definitions, nor reaches them as an
+attribute of an imported module. The registries' lazy discovery and the lazy re-exports use
+``importlib.import_module`` with a module name held in a table; that is the documented plugin
 mechanism, not an import statement, and is not checked.
 """
 
@@ -13,40 +16,45 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "perceptrons"
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "perceptrons"
+BENCHMARKS = ROOT / "benchmarks"
 
-_BASE = {
-    "config", "io", "checks", "registry", "train", "lie", "layers", "data", "theory", "models",
-}  # fmt: skip
-_EVERYTHING = _BASE | {"testing", "studies", "cli", "__init__"}
-
-# top-level module or subpackage -> the perceptrons modules/subpackages it may import.
-# "__init__" is the package root itself (``import perceptrons`` / ``from perceptrons import X``
-# where X is not a module): only the parts allowed everything may import it.
+# top-level module or subpackage -> the perceptrons modules/subpackages it imports (exactly
+# the edges in use: `test_every_allowed_edge_is_used`). "__init__" is the package root itself
+# (``import perceptrons`` / ``from perceptrons import X`` where X is not a module).
 # ``data`` may import ``layers`` (its CTR encoders return ``layers.ctr.CTRFeatures``, the one
-# CTR field spec); ``layers`` never imports ``data``. The rules form no cycle (tested below).
+# CTR field spec); ``layers`` never imports ``data``. Nothing imports ``studies`` or ``cli``
+# but the command line and the benchmarks. The rules form no cycle (tested below).
 ALLOWED: dict[str, set[str]] = {
     "config": set(),
     "io": set(),
     "checks": set(),
-    "lie": {"checks", "config"},
+    "lie": {"checks"},
     "registry": {"config"},
     "train": {"config", "io"},
-    "layers": {"config", "registry", "checks", "lie"},
-    "data": {"config", "registry", "io", "checks", "lie", "layers"},
-    "theory": {"config", "registry", "checks", "layers", "lie"},
-    "models": {"config", "registry", "io", "checks", "layers", "theory", "lie"},
-    "testing": {"config", "registry", "io", "checks", "layers", "models", "theory", "lie"},
-    "studies": _EVERYTHING - {"cli"},
-    "cli": _EVERYTHING,
-    "__init__": _EVERYTHING - {"studies", "cli"},
+    "layers": {"config", "checks", "lie"},
+    "data": {"config", "io", "checks", "lie", "layers"},
+    "theory": {"checks", "layers"},
+    "models": {"config", "registry", "io", "checks", "layers", "lie"},
+    "testing": {"registry", "checks", "models", "lie"},
+    "studies": {
+        "config", "registry", "io", "layers", "data", "theory", "models", "lie", "testing",
+        "train", "__init__",
+    },
+    "cli": {"config", "registry", "io", "data", "models", "studies", "train"},
+    "__init__": {"registry", "train", "models", "testing"},
     "__main__": {"cli"},
-}
+    "benchmarks": {"io", "layers", "data", "theory", "models", "registry", "studies", "train"},
+}  # fmt: skip
 
 
 def unit_of(relpath: str) -> str:
-    """``"layers/mlp.py"`` -> ``"layers"``; ``"config.py"`` -> ``"config"``."""
+    """``"layers/mlp.py"`` -> ``"layers"``; ``"config.py"`` -> ``"config"``; a file outside the
+    package (``"../benchmarks/kernels.py"``) -> ``"benchmarks"``."""
     parts = Path(relpath).parts
+    if parts[0] == "..":
+        return parts[1]
     return parts[0] if len(parts) > 1 else Path(parts[0]).stem
 
 
@@ -123,15 +131,119 @@ def test_rules_have_no_cycle() -> None:
         visit(unit, ())
 
 
+def checked_files() -> list[tuple[Path, str]]:
+    """Every checked file with its path relative to ``perceptrons/``."""
+    files = [(p, p.relative_to(PACKAGE).as_posix()) for p in sorted(PACKAGE.rglob("*.py"))]
+    files += [(p, f"../benchmarks/{p.name}") for p in sorted(BENCHMARKS.glob("*.py"))]
+    return files
+
+
 def test_package_imports_follow_the_dependency_rules() -> None:
-    files = sorted(PACKAGE.rglob("*.py"))
-    assert files, f"no Python files under {PACKAGE}"
+    files = checked_files()
+    assert any(rel.startswith("../benchmarks/") for _, rel in files), "no benchmark scripts"
     problems = [
-        problem
-        for path in files
-        for problem in violations_in_source(path.read_text(), path.relative_to(PACKAGE).as_posix())
+        problem for path, rel in files for problem in violations_in_source(path.read_text(), rel)
     ]
     assert not problems, "import rule violations:\n" + "\n".join(problems)
+
+
+def test_every_allowed_edge_is_used() -> None:
+    used: dict[str, set[str]] = {unit: set() for unit in ALLOWED}
+    for path, rel in checked_files():
+        unit = unit_of(rel)
+        used.setdefault(unit, set()).update(
+            target for _, target in imported_units(path.read_text(), rel) if target != unit
+        )
+    unused = {u: sorted(ALLOWED[u] - used[u]) for u in ALLOWED if ALLOWED[u] - used[u]}
+    assert not unused, f"ALLOWED grants edges no import uses (remove them): {unused}"
+
+
+# ---------------------------------------------------------------------- private names
+def own_module(relpath: str) -> str:
+    return ".".join(module_parts(relpath)) if not relpath.startswith("..") else relpath
+
+
+def private_uses(source: str, relpath: str, package: Path = PACKAGE) -> list[str]:
+    """``line: name`` of every private definition of another perceptrons module that
+    ``source`` imports by name or reaches as an attribute of an imported module."""
+    here = own_module(relpath)
+    tree = ast.parse(source)
+    found: list[str] = []
+    aliases: dict[str, str] = {}  # local name -> perceptrons module it is bound to
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.split(".")[0] == "perceptrons":
+                    aliases[alias.asname or alias.name] = alias.name
+        elif isinstance(node, ast.ImportFrom):
+            base = module_parts(relpath)[:-1] if not relpath.endswith("__init__.py") else None
+            if node.level:
+                parts = module_parts(relpath)
+                if not relpath.endswith("__init__.py"):
+                    parts = parts[:-1]
+                parts = parts[: len(parts) - (node.level - 1)]
+                module = ".".join(parts + ([node.module] if node.module else []))
+            else:
+                module = node.module or ""
+            del base
+            if module.split(".")[0] != "perceptrons":
+                continue
+            for alias in node.names:
+                name = alias.name
+                if name.startswith("_") and not name.startswith("__") and module != here:
+                    found.append(f"{node.lineno}: {module}.{name}")
+                elif not name.startswith("_"):
+                    aliases[alias.asname or name] = f"{module}.{name}"
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "import_module":
+            arg = node.args[0] if node.args else None
+            if isinstance(arg, ast.Constant) and str(arg.value).startswith("perceptrons"):
+                found.append(f"{node.lineno}: importlib.import_module({arg.value!r})")
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+            and isinstance(node.value, ast.Name)
+            and node.value.id in aliases
+            and aliases[node.value.id] != here
+        ):
+            found.append(f"{node.lineno}: {aliases[node.value.id]}.{node.attr}")
+    return sorted(set(found), key=lambda f: int(f.split(":")[0]))
+
+
+def test_no_module_uses_another_modules_private_names() -> None:
+    problems = [
+        f"perceptrons/{rel}:{use}"
+        for path, rel in checked_files()
+        for use in private_uses(path.read_text(), rel)
+    ]
+    assert not problems, "private names used across modules:\n" + "\n".join(problems)
+
+
+FAKE_PRIVATE = """
+import importlib
+import perceptrons.train.loop as loop
+from perceptrons.layers.linear import DenseLinear, _check_size
+from .mlp import _private_helper
+from perceptrons import __version__
+
+def f():
+    loop._to_device(1, 2)
+    loop.fit
+    importlib.import_module("perceptrons.studies.emofm_ctr.run")._train
+    self._own = 1
+"""
+
+
+def test_private_names_detected_in_a_fake_source() -> None:
+    assert private_uses(FAKE_PRIVATE, "layers/fake.py") == [
+        "4: perceptrons.layers.linear._check_size",
+        "5: perceptrons.layers.mlp._private_helper",
+        "9: perceptrons.train.loop._to_device",
+        "11: importlib.import_module('perceptrons.studies.emofm_ctr.run')",
+    ]
+    # a module's own private names are its own business
+    assert private_uses("from perceptrons.layers.fake import _x", "layers/fake.py") == []
 
 
 FAKE_LAYER = """
@@ -153,15 +265,13 @@ def build():
 
 def test_detects_violations_in_a_fake_source() -> None:
     problems = violations_in_source(FAKE_LAYER, "layers/fake.py")
+    allowed = "(allowed: checks, config, lie)"
     assert problems == [
-        "perceptrons/layers/fake.py:8: layers may not import perceptrons.studies "
-        "(allowed: checks, config, lie, registry)",
-        "perceptrons/layers/fake.py:11: layers may not import perceptrons.cli "
-        "(allowed: checks, config, lie, registry)",
-        "perceptrons/layers/fake.py:12: layers may not import perceptrons.models "
-        "(allowed: checks, config, lie, registry)",
-        "perceptrons/layers/fake.py:13: layers may not import perceptrons.train "
-        "(allowed: checks, config, lie, registry)",
+        f"perceptrons/layers/fake.py:4: layers may not import perceptrons.registry {allowed}",
+        f"perceptrons/layers/fake.py:8: layers may not import perceptrons.studies {allowed}",
+        f"perceptrons/layers/fake.py:11: layers may not import perceptrons.cli {allowed}",
+        f"perceptrons/layers/fake.py:12: layers may not import perceptrons.models {allowed}",
+        f"perceptrons/layers/fake.py:13: layers may not import perceptrons.train {allowed}",
         "perceptrons/layers/fake.py:14: layers may not import perceptrons.__init__",
     ]
 
@@ -189,10 +299,10 @@ def test_import_resolution(source: str, relpath: str, expected: list[str]) -> No
     ("source", "relpath"),
     [
         ("from perceptrons.cli import main", "__main__.py"),
-        ("from perceptrons.layers import MLP", "testing.py"),
+        ("from perceptrons.models import MLPModel", "testing.py"),
         ("from perceptrons import studies", "cli/main.py"),
         ("from perceptrons.models import MLPModel", "studies/slug/run.py"),
-        ("from perceptrons.layers import MLP", "__init__.py"),
+        ("from perceptrons.train import fit", "__init__.py"),
         ("from perceptrons.io import save_json", "train/loop.py"),
         ("from perceptrons.lie import so3", "layers/lie.py"),
         ("from perceptrons.checks import check_tensor", "lie.py"),
@@ -218,6 +328,18 @@ def test_allowed_imports(source: str, relpath: str) -> None:
 )
 def test_forbidden_imports(source: str, relpath: str) -> None:
     assert len(violations_in_source(source, relpath)) == 1
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("from perceptrons.studies.emofm_ctr.experiments import train", []),
+        ("from perceptrons.cli.main import main", ["cli"]),
+    ],
+)
+def test_benchmarks_are_checked_too(source: str, expected: list[str]) -> None:
+    problems = violations_in_source(source, "../benchmarks/x.py")
+    assert [p.split("import perceptrons.")[1].split(" ")[0] for p in problems] == expected
 
 
 def test_unknown_top_level_module_needs_a_rule() -> None:

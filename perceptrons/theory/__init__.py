@@ -11,10 +11,18 @@
   `NTKRegressor`), the DEQ kernel as a description (`DEQKernel`) and kernel ridge regression
   with a precomputed kernel (`kernel_ridge_predict`); re-exported here lazily, so that
   importing the kernels does not import scikit-learn.
+* `perceptrons.theory.deq_montecarlo`: many independent finite DEQs at initialisation, batched
+  (equilibria, iterate Grams); `perceptrons.theory.inputs`: probe inputs with a known Gram.
 * `perceptrons.theory.montecarlo`: batched Monte Carlo of real networks at initialisation
   (layer-wise Gram trajectories), the exact Gram-chain simulators and two-sample KS helpers.
 """
 
+from perceptrons.theory.deq_montecarlo import (
+    DEQEquilibria,
+    sample_deq_equilibria,
+    sample_deq_iterate_grams,
+    solve_deq_equilibria,
+)
 from perceptrons.theory.dual import (
     ab_relu_dual,
     correlation_gap,
@@ -31,6 +39,7 @@ from perceptrons.theory.dual import (
     sign_dual,
     step_dual,
 )
+from perceptrons.theory.inputs import correlated_inputs, orthonormal_inputs, sphere_inputs
 from perceptrons.theory.kernels import (
     GELU,
     ABReLU,
@@ -48,6 +57,7 @@ from perceptrons.theory.kernels import (
     Serial,
     Sin,
     Tanh,
+    deq_depth_kernels,
     deq_kernel,
     serial,
 )
@@ -67,6 +77,7 @@ from perceptrons.theory.limits import (
 from perceptrons.theory.montecarlo import (
     GramTrajectories,
     ks_critical_value,
+    ks_normal_statistic,
     ks_statistic,
     mlp_gram_chain,
     moment_matched_chain,
@@ -102,6 +113,7 @@ __all__ = [
     "smooth_drift",
     "step_dual",
     "ks_critical_value",
+    "ks_normal_statistic",
     "ks_statistic",
     "mlp_gram_chain",
     "moment_matched_chain",
@@ -124,8 +136,17 @@ __all__ = [
     "Serial",
     "Sin",
     "Tanh",
+    "deq_depth_kernels",
     "deq_kernel",
     "serial",
+    # DEQ Monte Carlo and probe inputs
+    "DEQEquilibria",
+    "correlated_inputs",
+    "orthonormal_inputs",
+    "sample_deq_equilibria",
+    "sample_deq_iterate_grams",
+    "solve_deq_equilibria",
+    "sphere_inputs",
     # gp (loaded on first use: it imports scikit-learn)
     "DEQKernel",
     "NNGPRegressor",

@@ -67,7 +67,7 @@ Representation: TypeAlias = Literal["post", "pre"]
 Activation: TypeAlias = Callable[[torch.Tensor], torch.Tensor]
 """An elementwise torch callable, e.g. ``torch.relu`` or a `ShapedReLU` instance."""
 
-_MEMORY_BUDGET_BYTES = 64 * 2**20
+MEMORY_BUDGET_BYTES = 64 * 2**20
 """Memory `simulate_grams` aims to stay under per chunk of networks when ``chunk_size=None``."""
 
 _RNG_BLOCK_NUMBERS = 2**22
@@ -210,7 +210,7 @@ def _model_in_features(model: nn.Module) -> int | str:
     return "in_features"
 
 
-def _rng_block(params_per_network: int) -> int:
+def rng_block(params_per_network: int) -> int:
     """Networks per RNG block: about `_RNG_BLOCK_NUMBERS` numbers, 1 to `_MAX_RNG_BLOCK`."""
     return max(1, min(_MAX_RNG_BLOCK, _RNG_BLOCK_NUMBERS // params_per_network))
 
@@ -357,7 +357,7 @@ def _run_networks(
         for pname, param in layer.named_parameters(recurse=False):
             shapes[f"net.{name}.{pname}" if name else f"net.{pname}"] = tuple(param.shape)
     params_per_network = sum(math.prod(shape) for shape in shapes.values())
-    block = _rng_block(params_per_network)
+    block = rng_block(params_per_network)
     num_blocks = -(-num_networks // block)
     if chunk_size is None:
         itemsize = torch.finfo(dtype).bits // 8
@@ -366,7 +366,7 @@ def _run_networks(
             + 4 * k * sum(widths) * max(itemsize, 8)  # activations and their float64 copies
             + 8 * k * k * len(widths)
         )
-        chunk_size = _MEMORY_BUDGET_BYTES // per_network
+        chunk_size = MEMORY_BUDGET_BYTES // per_network
     blocks_per_chunk = max(1, chunk_size // block)
     seeds = torch.randint(
         0, 2**62, (num_blocks,), generator=generator, device=generator.device

@@ -257,7 +257,7 @@ def test_batched_networks_equal_a_loop_over_reinitialised_models(monkeypatch) ->
     ``generator``: the vmapped Monte Carlo equals a plain loop, up to rounding."""
     from perceptrons.theory import montecarlo
 
-    monkeypatch.setattr(montecarlo, "_rng_block", lambda params_per_network: 1)
+    monkeypatch.setattr(montecarlo, "rng_block", lambda params_per_network: 1)
     norm_net = MLP(8, [16, 12], 3, norm_layer=nn.LayerNorm, weight_std=1.3, bias_std=0.2)
     for net in (norm_net, ResidualMLP(8, 16, 3, 4, weight_std=1.0, bias_std=0.1)):
         x = torch.randn(5, 8, generator=gen(13))

@@ -54,7 +54,7 @@ from perceptrons.theory.kernels.activations import (
     Tanh,
 )
 from perceptrons.theory.kernels.core import Dense, Kernel, Layer, Residual, Serial, serial
-from perceptrons.theory.kernels.deq import DEQKernelInfo, deq_kernel
+from perceptrons.theory.kernels.deq import DEQKernelInfo, deq_depth_kernels, deq_kernel
 
 __all__ = [
     "GELU",
@@ -73,6 +73,7 @@ __all__ = [
     "Serial",
     "Sin",
     "Tanh",
+    "deq_depth_kernels",
     "deq_kernel",
     "serial",
 ]

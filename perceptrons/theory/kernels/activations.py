@@ -23,7 +23,7 @@ from perceptrons.theory.dual import (
     relu_dual,
     step_dual,
 )
-from perceptrons.theory.kernels.core import Layer, _check_finite, _Lambda, _State
+from perceptrons.theory.kernels.core import KernelState, LambdaLayer, Layer, check_finite
 
 __all__ = [
     "GELU",
@@ -105,7 +105,7 @@ class Activation(Layer):
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
 
-    def _apply(self, state: _State) -> _State:
+    def _apply(self, state: KernelState) -> KernelState:
         v1, v2 = state.var1[:, None], state.var2[None, :]
         ntk = None if state.ntk is None else self.derivative_dual(v1, v2, state.nngp) * state.ntk
         out = dataclasses.replace(
@@ -133,7 +133,7 @@ class ABReLU(Activation):
     """
 
     def __init__(self, a: float, b: float) -> None:
-        self.a, self.b = _check_finite("a", a), _check_finite("b", b)
+        self.a, self.b = check_finite("a", a), check_finite("b", b)
         self.homogeneous_gain = (self.a**2 + self.b**2) / 2
 
     def __repr__(self) -> str:
@@ -149,9 +149,9 @@ class ABReLU(Activation):
 
     def module(self) -> nn.Module:
         a, b = self.a, self.b
-        return _Lambda(lambda x: torch.where(x > 0, b * x, a * x), f"a={a}, b={b}")
+        return LambdaLayer(lambda x: torch.where(x > 0, b * x, a * x), f"a={a}, b={b}")
 
-    def _apply(self, state: _State) -> _State:
+    def _apply(self, state: KernelState) -> KernelState:
         """`dual` and `derivative_dual` fused, in place, from two workspace matrices.
 
         With :math:`k_{12} = \\sqrt{k_{11}k_{22}}\\cos\\theta`, the angle is
@@ -263,7 +263,7 @@ class Sin(Activation):
         return torch.exp(-(k11 + k22) / 2) * torch.cosh(k12)
 
     def module(self) -> nn.Module:
-        return _Lambda(torch.sin, "sin")
+        return LambdaLayer(torch.sin, "sin")
 
 
 class Elementwise(Activation):
@@ -308,7 +308,7 @@ class Elementwise(Activation):
         return _gauss_hermite(self.derivative, k11, k22, k12, self.num_nodes)
 
     def module(self) -> nn.Module:
-        return _Lambda(self.fn, self.name)
+        return LambdaLayer(self.fn, self.name)
 
 
 class Tanh(Elementwise):

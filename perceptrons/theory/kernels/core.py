@@ -64,7 +64,7 @@ class _Workspace:
 
 
 @dataclasses.dataclass
-class _State:
+class KernelState:
     """Kernel state flowing through the layers: cross kernels and the two variance vectors.
 
     ``Layer._apply(state)`` consumes its argument: it may overwrite the tensors in place (the
@@ -93,7 +93,7 @@ class _State:
         if self.workspace is not None:
             self.workspace.give(*tensors)
 
-    def clone(self) -> _State:
+    def clone(self) -> KernelState:
         """A copy whose tensors can be overwritten without touching this one."""
         return dataclasses.replace(
             self,
@@ -105,7 +105,7 @@ class _State:
 
 
 # ---------------------------------------------------------------------------- checks
-def _check_positive(name: str, value: object) -> float:
+def check_positive(name: str, value: object) -> float:
     if (
         not isinstance(value, int | float)
         or isinstance(value, bool)
@@ -116,7 +116,7 @@ def _check_positive(name: str, value: object) -> float:
     return float(value)
 
 
-def _check_nonnegative(name: str, value: object) -> float:
+def check_nonnegative(name: str, value: object) -> float:
     if (
         not isinstance(value, int | float)
         or isinstance(value, bool)
@@ -127,13 +127,13 @@ def _check_nonnegative(name: str, value: object) -> float:
     return float(value)
 
 
-def _check_finite(name: str, value: object) -> float:
+def check_finite(name: str, value: object) -> float:
     if not isinstance(value, int | float) or isinstance(value, bool) or not math.isfinite(value):
         raise ValueError(f"{name}: expected a finite number, got {value!r}")
     return float(value)
 
 
-def _check_inputs(
+def check_inputs(
     x1: torch.Tensor, x2: torch.Tensor | None, dtype: torch.dtype
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Validate ``x1`` (n1, d) and ``x2`` (n2, d); return both in ``dtype`` on x1's device."""
@@ -157,7 +157,7 @@ def _check_inputs(
     return x1, x2
 
 
-def _symmetrize_(a: torch.Tensor, block_size: int) -> None:
+def symmetrize_(a: torch.Tensor, block_size: int) -> None:
     """Replace the square matrix ``a`` by ``(a + a^T) / 2`` in place, one block pair at a time."""
     n = a.shape[0]
     for i in range(0, n, block_size):
@@ -168,20 +168,20 @@ def _symmetrize_(a: torch.Tensor, block_size: int) -> None:
             a[j : j + block_size, i : i + block_size].copy_(mean.T)
 
 
-def _check_block_size(block_size: int) -> int:
+def check_block_size(block_size: int) -> int:
     if not isinstance(block_size, int) or isinstance(block_size, bool) or block_size < 1:
         raise ValueError(f"block_size: expected an int >= 1, got {block_size!r}")
     return block_size
 
 
-def _input_state(
+def input_state(
     x1: torch.Tensor,
     x2: torch.Tensor,
     ntk: bool,
     width: int | None,
     workspace: _Workspace | None = None,
     diagonal: int | None = None,
-) -> _State:
+) -> KernelState:
     """The input kernel :math:`x\\cdot x'/d` (neural-tangents' convention), zero NTK.
 
     ``diagonal``: when ``x1`` is rows ``diagonal:`` of ``x2``, the entries ``(i, diagonal + i)``
@@ -203,10 +203,10 @@ def _input_state(
     else:
         var1 = var2[diagonal : diagonal + x1.shape[0]].clone()
         nngp.diagonal(diagonal).copy_(var1)
-    return _State(nngp, var1, var2, zeros, d, width, workspace)
+    return KernelState(nngp, var1, var2, zeros, d, width, workspace)
 
 
-class _Lambda(nn.Module):
+class LambdaLayer(nn.Module):
     """An elementwise function as a module: ``(...) -> (...)``."""
 
     def __init__(self, fn: Callable[[torch.Tensor], torch.Tensor], name: str) -> None:
@@ -235,7 +235,7 @@ class _ResidualModule(nn.Module):
 class Layer:
     """A layer description: its infinite-width kernel map and its finite-width module."""
 
-    def _apply(self, state: _State) -> _State:
+    def _apply(self, state: KernelState) -> KernelState:
         raise NotImplementedError
 
     def _build(
@@ -273,8 +273,8 @@ class Layer:
                 the NTK of a standard-parameterisation hidden ``Dense`` without ``width``.
         """
         same = x2 is None
-        x1, x2 = _check_inputs(x1, x2, dtype)
-        _check_block_size(block_size)
+        x1, x2 = check_inputs(x1, x2, dtype)
+        check_block_size(block_size)
         if width is not None and (
             not isinstance(width, int) or isinstance(width, bool) or width < 1
         ):
@@ -287,7 +287,7 @@ class Layer:
         for start in range(0, x1.shape[0], block_size):
             rows = x1[start : start + block_size]
             diagonal = start if same else None
-            state = self._apply(_input_state(rows, x2, ntk, width, workspace, diagonal))
+            state = self._apply(input_state(rows, x2, ntk, width, workspace, diagonal))
             nngp[start : start + block_size] = state.nngp
             if ntk_ is not None:
                 ntk_[start : start + block_size] = state.ntk
@@ -295,9 +295,9 @@ class Layer:
             del state
         del workspace
         if same:  # quadrature is not exactly symmetric in its arguments
-            _symmetrize_(nngp, block_size)
+            symmetrize_(nngp, block_size)
             if ntk_ is not None:
-                _symmetrize_(ntk_, block_size)
+                symmetrize_(ntk_, block_size)
         return Kernel(nngp, ntk_)
 
     def build(
@@ -367,8 +367,8 @@ class Dense(Layer):
         bias_std: float | None = None,
         parameterization: Literal["ntk", "standard"] = "ntk",
     ) -> None:
-        self.weight_std = _check_positive("weight_std", weight_std)
-        self.bias_std = None if bias_std is None else _check_nonnegative("bias_std", bias_std)
+        self.weight_std = check_positive("weight_std", weight_std)
+        self.bias_std = None if bias_std is None else check_nonnegative("bias_std", bias_std)
         if parameterization not in ("ntk", "standard"):
             raise ValueError(
                 f"parameterization: expected 'ntk' or 'standard', got {parameterization!r}"
@@ -378,7 +378,7 @@ class Dense(Layer):
     def __repr__(self) -> str:
         return f"Dense({self.weight_std}, {self.bias_std}, {self.parameterization!r})"
 
-    def _apply(self, state: _State) -> _State:
+    def _apply(self, state: KernelState) -> KernelState:
         w2, b2 = self.weight_std**2, (self.bias_std or 0.0) ** 2
         ntk = state.ntk
         if ntk is not None and self.parameterization == "standard":
@@ -433,7 +433,7 @@ class Serial(Layer):
     def __repr__(self) -> str:
         return f"serial({', '.join(map(repr, self.layers))})"
 
-    def _apply(self, state: _State) -> _State:
+    def _apply(self, state: KernelState) -> KernelState:
         for layer in self.layers:
             state = layer._apply(state)
         return state
@@ -474,12 +474,12 @@ class Residual(Layer):
         block = block if isinstance(block, Serial) else Serial([block])
         if not block.layers or not isinstance(block.layers[-1], Dense):
             raise ValueError(f"block: expected a description ending with a Dense, got {block!r}")
-        self.block, self.scale = block, _check_finite("scale", scale)
+        self.block, self.scale = block, check_finite("scale", scale)
 
     def __repr__(self) -> str:
         return f"Residual({self.block!r}, {self.scale})"
 
-    def _apply(self, state: _State) -> _State:
+    def _apply(self, state: KernelState) -> KernelState:
         out, s2 = self.block._apply(state.clone()), self.scale**2
         ntk = None if state.ntk is None else state.ntk.add_(out.ntk, alpha=s2)
         nngp = state.nngp.add_(out.nngp, alpha=s2)

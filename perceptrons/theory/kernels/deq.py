@@ -22,13 +22,13 @@ from perceptrons.theory.dual import dual_matrix
 from perceptrons.theory.kernels.activations import Activation, ReLU
 from perceptrons.theory.kernels.core import (
     Dense,
-    _check_block_size,
-    _check_inputs,
-    _check_nonnegative,
-    _check_positive,
-    _input_state,
-    _State,
-    _symmetrize_,
+    KernelState,
+    check_block_size,
+    check_inputs,
+    check_nonnegative,
+    check_positive,
+    input_state,
+    symmetrize_,
 )
 
 __all__ = ["DEQKernelInfo", "deq_depth_kernels", "deq_kernel"]
@@ -105,13 +105,13 @@ def deq_kernel(
         RuntimeError: not converged to ``tol`` within ``max_iter`` iterations.
     """
     same = x2 is None
-    x1, x2 = _check_inputs(x1, x2, dtype)
-    weight_std = _check_positive("weight_std", weight_std)
-    input_std = _check_positive("input_std", input_std)
-    bias_std = _check_nonnegative("bias_std", bias_std)
-    tol = _check_positive("tol", tol)
-    init_scale = _check_nonnegative("init_scale", init_scale)
-    _check_block_size(block_size)
+    x1, x2 = check_inputs(x1, x2, dtype)
+    weight_std = check_positive("weight_std", weight_std)
+    input_std = check_positive("input_std", input_std)
+    bias_std = check_nonnegative("bias_std", bias_std)
+    tol = check_positive("tol", tol)
+    init_scale = check_nonnegative("init_scale", init_scale)
+    check_block_size(block_size)
     if not isinstance(max_iter, int) or isinstance(max_iter, bool) or max_iter < 1:
         raise ValueError(f"max_iter: expected an int >= 1, got {max_iter!r}")
     if output not in ("preactivation", "hidden"):
@@ -132,7 +132,7 @@ def deq_kernel(
     residual, num_iter = 0.0, 0
     for start in range(0, x1.shape[0], block_size):
         sigma = source._apply(
-            _input_state(
+            input_state(
                 x1[start : start + block_size], x2, False, None, None, start if same else None
             )
         )
@@ -142,7 +142,7 @@ def deq_kernel(
             activation._apply(k).nngp if output == "hidden" else k.nngp
         )
     if same:  # blocks stop at tol after different numbers of iterations
-        _symmetrize_(kernel, block_size)
+        symmetrize_(kernel, block_size)
     return kernel, DEQKernelInfo(residual, num_iter, True)
 
 
@@ -195,10 +195,10 @@ def deq_depth_kernels(
         ValueError: a bad shape, non-finite inputs, ``num_iter < 1``, a bad standard deviation
             or ``output``.
     """
-    x, _ = _check_inputs(x, None, torch.float64)
-    weight_std = _check_positive("weight_std", weight_std)
-    input_std = _check_positive("input_std", input_std)
-    bias_std = _check_nonnegative("bias_std", bias_std)
+    x, _ = check_inputs(x, None, torch.float64)
+    weight_std = check_positive("weight_std", weight_std)
+    input_std = check_positive("input_std", input_std)
+    bias_std = check_nonnegative("bias_std", bias_std)
     if not isinstance(num_iter, int) or isinstance(num_iter, bool) or num_iter < 1:
         raise ValueError(f"num_iter: expected an int >= 1, got {num_iter!r}")
     if output not in ("preactivation", "hidden"):
@@ -221,22 +221,22 @@ def _sup(*tensors: torch.Tensor) -> float:
 
 
 def _picard(
-    sigma: _State,
+    sigma: KernelState,
     activation: Activation,
     w2: float,
     tol: float,
     max_iter: int,
     init_scale: float,
-) -> tuple[_State, float, int]:
+) -> tuple[KernelState, float, int]:
     """Iterate :math:`K \\mapsto \\sigma_w^2 V_\\phi(K) + \\Sigma^1` until ``tol``.
 
     Returns ``(K*, relative residual, iterations)``; raises on divergence or ``max_iter``.
     """
-    k = _State(init_scale * sigma.nngp, init_scale * sigma.var1, init_scale * sigma.var2, None)
+    k = KernelState(init_scale * sigma.nngp, init_scale * sigma.var1, init_scale * sigma.var2, None)
     residual = math.inf
     for step in range(1, max_iter + 1):
         v = activation._apply(k.clone())
-        new = _State(
+        new = KernelState(
             w2 * v.nngp + sigma.nngp, w2 * v.var1 + sigma.var1, w2 * v.var2 + sigma.var2, None
         )
         scale = _sup(new.nngp, new.var1, new.var2)
