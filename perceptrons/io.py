@@ -116,6 +116,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         os.chmod(tmp, permissions)
         yield tmp
+        os.chmod(tmp, permissions)  # again: a writer may have replaced the file (safetensors)
         _fsync_file(tmp)
         os.replace(tmp, path)
     except BaseException:
