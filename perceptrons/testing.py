@@ -43,6 +43,9 @@ adjoint-equivariance (or invariance), for the Lie Neurons layers or your own mod
     x = torch.randn(16, 2, 8, 5)  # K = 8 at axis 2, the layout of perceptrons.layers.lie
     err = equivariance_error(model, sl3(), x, generator=torch.Generator().manual_seed(0))
     assert err.max < 1e-9, err  # a float64 run; with dtype=torch.float32 expect ~1e-6
+
+`per_sample_equivariance_error` gives the same error for each sample under its own ``g``, e.g.
+``per_sample_equivariance_error(model, sl3(), x, generator=...)`` -> ``(16,)`` errors.
 """
 
 from __future__ import annotations
@@ -64,7 +67,14 @@ from perceptrons.lie import LieAlgebra, get_algebra
 from perceptrons.models import load_model, save_model
 from perceptrons.registry import create_model
 
-__all__ = ["CHECKS", "EquivarianceError", "check_model", "equivariance_error", "run_check"]
+__all__ = [
+    "CHECKS",
+    "EquivarianceError",
+    "check_model",
+    "equivariance_error",
+    "per_sample_equivariance_error",
+    "run_check",
+]
 
 CHECKS = (
     "forward_shapes",
@@ -241,29 +251,13 @@ def equivariance_error(
     lie = get_algebra(algebra)
     check_int("num_trials", num_trials)
     check_number("scale", scale, low=0.0, strict=True)
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise TypeError(f"dtype: expected a floating torch.dtype, got {dtype!r}")
-    if not isinstance(x, torch.Tensor) or x.dim() == 0:
-        check_tensor(x, "x", ("batch", "...", lie.dim))  # raises
-    if not -x.dim() <= feature_axis < x.dim():
-        raise ValueError(
-            f"feature_axis: {feature_axis} out of range for x of shape {tuple(x.shape)}"
-        )
-    expected_shape: list[int | None] = [None] * x.dim()
-    expected_shape[feature_axis] = lie.dim
-    check_tensor(x, "x", expected_shape)
+    f, x_in, x64 = _prepare_equivariance(module, lie, x, feature_axis, dtype)
     out_axis = feature_axis if output_axis is None else output_axis
-    if isinstance(module, nn.Module):
-        f: Callable[[torch.Tensor], torch.Tensor] = copy.deepcopy(module).to(dtype).eval()
-    else:
-        f = module
-    x_in = x.detach().to(dtype)
-    x64 = x_in.double()
     errors = []
     with torch.no_grad():
         y = f(x_in).double()
         if invariant is None:
-            invariant = not (-y.dim() <= out_axis < y.dim() and y.shape[out_axis] == lie.dim)
+            invariant = _detect_invariant(lie, y, out_axis)
         y_norm = torch.linalg.vector_norm(y)
         g = lie.random_group_element(
             (num_trials, x.shape[0]) if per_sample else (num_trials,),
@@ -286,6 +280,134 @@ def equivariance_error(
         errors=tuple(errors),
         invariant=bool(invariant),
     )
+
+
+def per_sample_equivariance_error(
+    module: Callable[[torch.Tensor], torch.Tensor],
+    algebra: LieAlgebra | str,
+    x: torch.Tensor,
+    g: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+    *,
+    scale: float = 0.5,
+    invariant: bool | None = None,
+    feature_axis: int = 2,
+    output_axis: int | None = None,
+    dtype: torch.dtype = torch.float64,
+) -> torch.Tensor:
+    """Relative adjoint-equivariance error of ``module`` for each sample of ``x``, one ``g`` each.
+
+    The per-sample counterpart of `equivariance_error` (for histograms of the errors, or to
+    find the inputs where a model breaks the symmetry): sample ``i`` (row ``i`` of axis 0) is
+    transformed by its own group element ``g_i`` and its error is
+
+    .. math::
+
+        \\frac{\\|f(\\mathrm{Ad}_{g_i} x_i) - \\mathrm{Ad}_{g_i} f(x_i)\\|}
+        {\\|\\mathrm{Ad}_{g_i} f(x_i)\\|} \\quad\\text{(equivariant)}, \\qquad
+        \\frac{\\|f(\\mathrm{Ad}_{g_i} x_i) - f(x_i)\\|}{\\|f(x_i)\\|} \\quad\\text{(invariant)},
+
+    with Frobenius norms over the sample's whole output row. The conventions are those of
+    `equivariance_error`: ``Ad`` along ``feature_axis`` of the input and ``output_axis`` of the
+    output, the module evaluated on a deep copy in ``dtype`` and eval mode without gradients,
+    ``x`` rounded to ``dtype`` first, ``g``, ``Ad_g`` and the comparison in float64. For a
+    batch of one sample and the same ``g``, the result equals `equivariance_error`'s trial
+    error.
+
+    Args:
+        module: The model, mapping ``(b, ...)`` inputs to ``(b, ...)`` outputs (one output row
+            per sample); an ``nn.Module`` (copied and converted) or any callable (called on
+            ``dtype`` inputs as is).
+        algebra: The algebra (a `LieAlgebra` or a name for `perceptrons.lie.get_algebra`).
+        x: Input ``(b, ...)`` with ``K`` = ``algebra.dim`` at ``feature_axis``, e.g.
+            ``(b, c, K[, n])``.
+        g: Group elements ``(b, m, m)``, one per sample (``m`` = ``algebra.matrix_size``),
+            e.g. those that made a conjugated test set; ``None`` draws them with
+            ``algebra.random_group_element((b,), scale=scale, generator=generator)``.
+        generator: Generator of the drawn ``g`` (``None``: torch's global generator); only
+            without ``g``.
+        scale: ``h ~ U[-scale, scale]^K``, ``g = exp(hat(h))`` for drawn ``g``.
+        invariant: Treat the output as invariant (``True``) or equivariant (``False``);
+            ``None`` detects: equivariant iff the output has size ``K`` at ``output_axis``.
+        feature_axis: The algebra axis of ``x`` (2 in the layer layout; not 0, the samples).
+        output_axis: The algebra axis of the output (default ``feature_axis``).
+        dtype: Floating dtype the module is evaluated in.
+
+    Returns:
+        ``(b,)`` float64 relative errors on the CPU, in the order of the samples (an exact
+        zero when the transformed output matches bit for bit).
+
+    Raises:
+        ValueError: ``x`` has no samples or no ``K`` at ``feature_axis``, ``feature_axis`` is
+            0, ``g`` is not ``(b, m, m)``, both ``g`` and ``generator`` are given, a bad
+            ``scale``, the output has no leading dimension ``b``, or an equivariant output
+            whose shape does not allow ``Ad`` at ``output_axis``.
+        TypeError: ``x`` or ``g`` is not a floating tensor, or ``dtype`` is not floating.
+    """
+    lie = get_algebra(algebra)
+    check_number("scale", scale, low=0.0, strict=True)
+    f, x_in, x64 = _prepare_equivariance(module, lie, x, feature_axis, dtype)
+    b = x.shape[0]
+    if b == 0:
+        raise ValueError(f"x: has no samples (shape {tuple(x.shape)})")
+    if feature_axis % x.dim() == 0:
+        raise ValueError("feature_axis: axis 0 holds the samples, one g each; use axis >= 1")
+    if g is None:
+        g = lie.random_group_element((b,), scale=scale, generator=generator, device=x.device)
+    elif generator is not None:
+        raise ValueError("generator: draws g, so pass either g or generator, not both")
+    else:
+        check_tensor(g, "g", (b, lie.matrix_size, lie.matrix_size))
+    out_axis = feature_axis if output_axis is None else output_axis
+    adjoint = lie.Ad(g.detach().to(device=x.device, dtype=torch.float64))  # (b, K, K)
+    with torch.no_grad():
+        y = f(x_in).double()
+        if y.dim() == 0 or y.shape[0] != b:
+            raise ValueError(
+                f"module output: expected one row per sample, shape ({b}, ...), got "
+                f"{tuple(y.shape)}"
+            )
+        if invariant is None:
+            invariant = _detect_invariant(lie, y, out_axis)
+        y_g = f(lie.apply_adjoint(adjoint, x64, axis=feature_axis).to(dtype)).double()
+        target = y if invariant else lie.apply_adjoint(adjoint, y, axis=out_axis)
+        diff = torch.linalg.vector_norm((y_g - target).reshape(b, -1), dim=1)
+        norm = torch.linalg.vector_norm(target.reshape(b, -1), dim=1)
+    return (diff / norm.clamp_min(torch.finfo(torch.float64).tiny)).cpu()
+
+
+def _prepare_equivariance(
+    module: Callable[[torch.Tensor], torch.Tensor],
+    lie: LieAlgebra,
+    x: torch.Tensor,
+    feature_axis: int,
+    dtype: torch.dtype,
+) -> tuple[Callable[[torch.Tensor], torch.Tensor], torch.Tensor, torch.Tensor]:
+    """Check ``x``, ``feature_axis`` and ``dtype``; return the module to evaluate (an eval-mode
+    ``dtype`` copy of an ``nn.Module``), ``x`` rounded to ``dtype`` and that rounded ``x`` in
+    float64."""
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype: expected a floating torch.dtype, got {dtype!r}")
+    if not isinstance(x, torch.Tensor) or x.dim() == 0:
+        check_tensor(x, "x", ("batch", "...", lie.dim))  # raises
+    if not -x.dim() <= feature_axis < x.dim():
+        raise ValueError(
+            f"feature_axis: {feature_axis} out of range for x of shape {tuple(x.shape)}"
+        )
+    expected_shape: list[int | None] = [None] * x.dim()
+    expected_shape[feature_axis] = lie.dim
+    check_tensor(x, "x", expected_shape)
+    if isinstance(module, nn.Module):
+        f: Callable[[torch.Tensor], torch.Tensor] = copy.deepcopy(module).to(dtype).eval()
+    else:
+        f = module
+    x_in = x.detach().to(dtype)
+    return f, x_in, x_in.double()
+
+
+def _detect_invariant(lie: LieAlgebra, y: torch.Tensor, out_axis: int) -> bool:
+    """Whether ``y`` is treated as invariant: it has no size ``K`` at ``out_axis``."""
+    return not (-y.dim() <= out_axis < y.dim() and y.shape[out_axis] == lie.dim)
 
 
 # ------------------------------------------------------------------------------ the checks

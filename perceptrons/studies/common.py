@@ -19,6 +19,7 @@ from perceptrons.io import atomic_write
 __all__ = [
     "FIGURE_DPI",
     "accuracy",
+    "format_mean_std",
     "generator",
     "mean_std",
     "mse",
@@ -33,7 +34,12 @@ FIGURE_DPI = 110
 
 def generator(seed: int, stream: int | None = None) -> torch.Generator:
     """A CPU ``torch.Generator`` seeded with ``seed`` (``stream`` given: ``1000 * seed +
-    stream``, one independent stream per use of the same seed)."""
+    stream``, one independent stream per use of the same seed).
+
+    Streams ``0 <= stream < 1000`` of different seeds never coincide; a streamed seed can
+    coincide with an unstreamed one (``generator(0, 3)`` is ``generator(3)``), so a study uses
+    one form or the other for its draws.
+    """
     return torch.Generator().manual_seed(seed if stream is None else 1000 * seed + stream)
 
 
@@ -109,6 +115,38 @@ def mean_std(values: Sequence[float]) -> tuple[float, float]:
     if n == 1:
         return float(mean), 0.0
     return float(mean), math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+
+
+def format_mean_std(
+    values: Sequence[float], digits: int = 4, *, std_digits: int | None = None, spec: str = "f"
+) -> str:
+    """A table cell: ``"mean ± std"`` (`mean_std`: sample std) for several values, ``"mean"``
+    alone for one.
+
+    Both numbers use the format ``f"{v:.{digits}{spec}}"``, the std with ``std_digits`` digits
+    when given. ``spec="f"`` fixes the digits after the point, ``spec="g"`` the significant
+    digits (for values spanning orders of magnitude)::
+
+        format_mean_std([0.71, 0.73])                               # '0.7200 ± 0.0141'
+        format_mean_std([0.5])                                      # '0.5000'
+        format_mean_std([1.5e-3, 2.5e-3], std_digits=2, spec="g")  # '0.002 ± 0.00071'
+
+    Args:
+        values: The measurements (e.g. one per seed); NaNs propagate to ``"nan"``.
+        digits: Precision of the mean (and of the std unless ``std_digits`` is given).
+        std_digits: Precision of the std (default ``digits``).
+        spec: A float presentation type of the format mini-language: ``"f"``, ``"g"`` or
+            ``"e"``.
+
+    Raises:
+        ValueError: ``values`` is empty, or ``spec`` is not ``"f"``, ``"g"`` or ``"e"``.
+    """
+    if spec not in ("f", "g", "e"):
+        raise ValueError(f"spec: expected 'f', 'g' or 'e', got {spec!r}")
+    mean, std = mean_std(values)
+    if len(values) == 1:
+        return f"{mean:.{digits}{spec}}"
+    return f"{mean:.{digits}{spec}} ± {std:.{digits if std_digits is None else std_digits}{spec}}"
 
 
 def save_figure(fig: Any, path: str | os.PathLike[str], *, dpi: int = FIGURE_DPI) -> Path:

@@ -39,7 +39,7 @@ from perceptrons.models.ctr import CTRStep
 from perceptrons.models.ctr_metrics import auc, ctr_metrics
 from perceptrons.registry import create_model
 from perceptrons.studies.base import Table
-from perceptrons.studies.common import mean_std, predict
+from perceptrons.studies.common import format_mean_std, predict
 from perceptrons.studies.emofm_ctr.config import SWITCHES, EMOFMCTRConfig
 from perceptrons.train import EarlyStopping, Evaluator, fit
 
@@ -56,7 +56,6 @@ __all__ = [
     "build_model",
     "compare_models",
     "evaluate_model",
-    "format_mean_std",
     "oracle_metrics",
     "repetition_data",
     "repetition_task",
@@ -398,12 +397,6 @@ def run_jobs(config: EMOFMCTRConfig, jobs: list[Job]) -> list[ModelRun]:
 
 
 # -------------------------------------------------------------------- the experiment
-def format_mean_std(values: list[float], digits: int = 4) -> str:
-    """``"mean ± std"`` (sample std) for several values, ``"mean"`` for one."""
-    mean, std = mean_std(values)
-    return f"{mean:.{digits}f} ± {std:.{digits}f}" if len(values) > 1 else f"{mean:.{digits}f}"
-
-
 def _table(
     config: EMOFMCTRConfig, runs: TaskRuns, names: list[str], oracles: list[tuple[str, str]]
 ) -> Table:

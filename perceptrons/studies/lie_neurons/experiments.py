@@ -26,7 +26,6 @@ normalisation); a scalar commutes with ``Ad_g``, so invariance is untouched.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import time
 from collections.abc import Callable
@@ -52,9 +51,20 @@ from perceptrons.data.platonic import platonic_homographies, random_rotations, r
 from perceptrons.lie import LieAlgebra, get_algebra
 from perceptrons.registry import create_model
 from perceptrons.studies.base import Table
-from perceptrons.studies.common import accuracy, generator, mean_std, mse, num_parameters, predict
+from perceptrons.studies.common import (
+    accuracy,
+    format_mean_std,
+    generator,
+    mse,
+    num_parameters,
+    predict,
+)
 from perceptrons.studies.lie_neurons.config import LieNeuronsStudyConfig, LieTaskConfig
-from perceptrons.testing import EquivarianceError, equivariance_error
+from perceptrons.testing import (
+    EquivarianceError,
+    equivariance_error,
+    per_sample_equivariance_error,
+)
 from perceptrons.train import FitConfig, OptimizerConfig, ScheduleConfig, fit
 from perceptrons.train.steps import classification_step, regression_step
 
@@ -71,12 +81,10 @@ __all__ = [
     "bch_seed",
     "equivariant_experiment",
     "equivariant_seed",
-    "format_mean_std",
     "invariant_experiment",
     "invariant_seed",
     "platonic_experiment",
     "platonic_seed",
-    "sample_errors",
     "train_model",
 ]
 
@@ -286,40 +294,6 @@ def _errors(
     }
 
 
-def sample_errors(
-    model: nn.Module,
-    algebra: LieAlgebra,
-    x: torch.Tensor,
-    g: torch.Tensor,
-    *,
-    invariant: bool,
-    dtype: torch.dtype,
-) -> np.ndarray:
-    """Per-sample relative errors ``|f(Ad x) - [Ad] f(x)| / |[Ad] f(x)|`` (for histograms).
-
-    Args:
-        model: Trained model (copied and cast to ``dtype``).
-        algebra: The algebra.
-        x: Inputs ``(n, c, K[, N])``.
-        g: One group element per sample ``(n, m, m)``.
-        invariant: Whether the output is invariant (else equivariant on axis 2).
-        dtype: Evaluation dtype of the model; the comparison is float64.
-
-    Returns:
-        ``(n,)`` relative errors, clipped below at `ERROR_FLOOR`.
-    """
-    m = copy.deepcopy(model).to(dtype).eval()
-    adjoint = algebra.Ad(g.to(_F64))
-    x64 = x.to(_F64)
-    with torch.no_grad():
-        y = m(x64.to(dtype)).to(_F64)
-        y_g = m(algebra.apply_adjoint(adjoint, x64, axis=2).to(dtype)).to(_F64)
-    target = y if invariant else algebra.apply_adjoint(adjoint, y, axis=2)
-    diff = torch.linalg.vector_norm((y_g - target).flatten(1), dim=1)
-    norm = torch.linalg.vector_norm(target.flatten(1), dim=1).clamp_min(1e-300)
-    return np.maximum((diff / norm).numpy(), ERROR_FLOOR)
-
-
 def _symmetry_metrics(
     model: nn.Module,
     algebra: LieAlgebra,
@@ -330,13 +304,18 @@ def _symmetry_metrics(
     *,
     invariant: bool,
 ) -> dict[str, Any]:
-    """Max/median `equivariance_error` (float32, float64) and per-sample errors, with keys
-    ``invariance_*`` or ``equivariance_*`` and ``hist_float32`` / ``hist_float64``."""
+    """Max/median `equivariance_error` (float32, float64) and the per-sample errors under the
+    test set's own conjugations ``g`` (`perceptrons.testing.per_sample_equivariance_error`,
+    clipped below at `ERROR_FLOOR`), with keys ``invariance_*`` or ``equivariance_*`` and
+    ``hist_float32`` / ``hist_float64``."""
     errors = _errors(model, algebra, xt, config, seed)
     kind, n = ("invariance" if invariant else "equivariance"), config.error_samples
     hists = {
-        f"hist_{name}": sample_errors(
-            model, algebra, xt[:n], g[:n], invariant=invariant, dtype=dtype
+        f"hist_{name}": np.maximum(
+            per_sample_equivariance_error(
+                model, algebra, xt[:n], g[:n], invariant=invariant, dtype=dtype
+            ).numpy(),
+            ERROR_FLOOR,
         )
         for name, dtype in (("float32", _F32), ("float64", _F64))
     }
@@ -348,12 +327,9 @@ def _symmetry_metrics(
     }
 
 
-def format_mean_std(values: list[float], digits: int = 4) -> str:
-    """``"mean"`` for one value, ``"mean ± std"`` (sample std, 2 digits) for several."""
-    if len(values) == 1:
-        return f"{values[0]:.{digits}g}"
-    mean, std = mean_std(values)
-    return f"{mean:.{digits}g} ± {std:.2g}"
+def _cell(values: list[float], digits: int = 4) -> str:
+    """A table cell: ``digits`` significant digits of the mean, 2 of the sample std."""
+    return format_mean_std(values, digits, std_digits=2, spec="g")
 
 
 def _over_seeds(
@@ -449,11 +425,11 @@ def _invariant_table(runs: list[dict[str, InvariantRun]]) -> Table:
             [
                 m,
                 runs[0][m].params,
-                format_mean_std(_values(runs, m, "mse")),
-                format_mean_std(_values(runs, m, "relative_mse")),
-                format_mean_std(_values(runs, m, "mse_conjugated")),
-                format_mean_std(_values(runs, m, "mse_ratio")),
-                format_mean_std(_values(runs, m, "mean_abs_invariance"), 3),
+                _cell(_values(runs, m, "mse")),
+                _cell(_values(runs, m, "relative_mse")),
+                _cell(_values(runs, m, "mse_conjugated")),
+                _cell(_values(runs, m, "mse_ratio")),
+                _cell(_values(runs, m, "mean_abs_invariance"), 3),
                 f"{max(_values(runs, m, 'invariance_float32')):.2e}",
                 f"{max(_values(runs, m, 'invariance_float64')):.2e}",
             ]
@@ -556,9 +532,9 @@ def equivariant_experiment(
             [
                 m,
                 runs[0][m].params,
-                format_mean_std(_values(runs, m, "mse")),
-                format_mean_std(_values(runs, m, "relative_mse")),
-                format_mean_std(_values(runs, m, "mse_conjugated")),
+                _cell(_values(runs, m, "mse")),
+                _cell(_values(runs, m, "relative_mse")),
+                _cell(_values(runs, m, "mse_conjugated")),
                 f"{max(_values(runs, m, 'equivariance_float32')):.2e}",
                 f"{max(_values(runs, m, 'equivariance_float64')):.2e}",
             ]
@@ -667,8 +643,8 @@ def platonic_experiment(config: LieNeuronsStudyConfig, out_dir: Path) -> TaskRes
             [
                 m,
                 runs[0][m].params,
-                format_mean_std([100 * v for v in _values(runs, m, "accuracy")]),
-                format_mean_std([100 * v for v in _values(runs, m, "accuracy_rotated")]),
+                _cell([100 * v for v in _values(runs, m, "accuracy")]),
+                _cell([100 * v for v in _values(runs, m, "accuracy_rotated")]),
                 paper[2],
                 paper[0],
                 paper[1],
@@ -756,7 +732,7 @@ def bch_experiment(config: LieNeuronsStudyConfig, out_dir: Path) -> TaskResult[B
             [
                 m,
                 runs[0][m].params,
-                format_mean_std(_values(runs, m, "angle_error")),
+                _cell(_values(runs, m, "angle_error")),
                 "exact" if np.isnan(errs).all() else f"{max(errs):.2e}",
             ]
         )
