@@ -36,7 +36,20 @@ _EXPORTS = {
     "check_model": "perceptrons.testing",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "MODELS",
+    "STUDIES",
+    "FitConfig",
+    "OptimizerConfig",
+    "__version__",
+    "check_model",
+    "create_model",
+    "fit",
+    "list_models",
+    "list_studies",
+    "load_model",
+    "save_model",
+]
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on first use
     from perceptrons.models.io import load_model, save_model

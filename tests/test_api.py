@@ -56,3 +56,7 @@ def test_the_api_round_trip(tmp_path):
     again = perceptrons.load_model(tmp_path / "m")
     assert type(again) is type(model) and "mlp" in perceptrons.list_models()
     assert "mlp-digits" in perceptrons.list_studies()
+
+
+def test_lazy_table_and_all_agree():
+    assert set(perceptrons._EXPORTS) | {"__version__"} == set(perceptrons.__all__)
