@@ -42,7 +42,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def make_data(rows: int, path: Path) -> None:
-    from perceptrons.data.ctr import SyntheticCTRConfig, SyntheticCTRTask
+    from perceptrons.ctr import SyntheticCTRConfig, SyntheticCTRTask
 
     data = SyntheticCTRTask(SyntheticCTRConfig(seed=0)).sample(rows, seed=0)
     batch = data.to_batch()
@@ -69,9 +69,9 @@ def make_data(rows: int, path: Path) -> None:
 def train_ours(model_name: str, path: Path, batch_size: int, steps: int, warmup: int) -> dict:
     import torch
 
+    from perceptrons.ctr.features import CTRFeatures
+    from perceptrons.ctr.models import CTRStep
     from perceptrons.data.loader import TensorLoader
-    from perceptrons.layers.ctr import CTRFeatures
-    from perceptrons.models.ctr import CTRStep
     from perceptrons.registry import create_model
     from perceptrons.train import Callback, FitConfig, OptimizerConfig, fit
 

@@ -33,9 +33,10 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from perceptrons.data.ctr import SyntheticCTRTask
+from perceptrons.ctr import SyntheticCTRTask
+from perceptrons.ctr.features import CTRFeatures, as_ctr_input
+from perceptrons.ctr.layers import FieldEmbedding
 from perceptrons.io import atomic_write
-from perceptrons.layers.ctr import CTRFeatures, FieldEmbedding, as_ctr_input
 from perceptrons.studies.emofm_ctr.config import FULL
 from perceptrons.studies.emofm_ctr.experiments import (
     build_model,

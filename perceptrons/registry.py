@@ -3,9 +3,10 @@
 Registering a name twice raises `ValueError` (timm only warns; we do not tolerate collisions).
 Lookups of unknown names raise `KeyError` with a "did you mean" suggestion.
 
-The registries fill themselves on first use: `MODELS` imports ``perceptrons.models`` and
-`STUDIES` imports ``perceptrons.studies.catalog`` (the modules that hold the ``register``
-calls), so ``list_models()`` works right after ``import perceptrons.registry``.
+The registries fill themselves on first use: `MODELS` imports ``perceptrons.models`` and the
+domain packages' models (``perceptrons.ctr.models``), `STUDIES` imports
+``perceptrons.studies.catalog`` (the modules that hold the ``register`` calls), so
+``list_models()`` works right after ``import perceptrons.registry``.
 
 Example::
 
@@ -77,13 +78,13 @@ class Registry(Generic[T]):
 
     Args:
         kind: What is registered ("model", "study"), used in messages.
-        discover: Module imported on first lookup so that its registrations exist.
+        discover: Module(s) imported on first lookup so that their registrations exist.
     """
 
-    def __init__(self, kind: str, *, discover: str | None = None) -> None:
+    def __init__(self, kind: str, *, discover: str | tuple[str, ...] | None = None) -> None:
         self.kind = kind
-        self._discover = discover
-        self._discovered = discover is None
+        self._discover = (discover,) if isinstance(discover, str) else tuple(discover or ())
+        self._discovered = not self._discover
         self._entries: dict[str, Entry[T]] = {}
 
     # --------------------------------------------------------------- registration
@@ -154,7 +155,8 @@ class Registry(Generic[T]):
         if not self._discovered:
             self._discovered = True  # set first: the imported modules register into self
             try:
-                importlib.import_module(self._discover)  # type: ignore[arg-type]
+                for module in self._discover:
+                    importlib.import_module(module)
             except BaseException:
                 self._discovered = False  # retry (and re-raise) next time, not an empty registry
                 raise
@@ -202,7 +204,7 @@ class Registry(Generic[T]):
         return len(self._entries)
 
 
-MODELS: Registry[Any] = Registry("model", discover="perceptrons.models")
+MODELS: Registry[Any] = Registry("model", discover=("perceptrons.models", "perceptrons.ctr.models"))
 STUDIES: Registry[Any] = Registry("study", discover="perceptrons.studies.catalog")
 
 

@@ -18,7 +18,7 @@ import torch
 from matplotlib.figure import Figure
 
 from perceptrons.cli.main import main
-from perceptrons.data.ctr import SyntheticCTRConfig, SyntheticCTRTask
+from perceptrons.ctr import SyntheticCTRConfig, SyntheticCTRTask
 from perceptrons.data.loader import TensorLoader
 from perceptrons.models import save_model
 from perceptrons.registry import create_model

@@ -180,7 +180,7 @@ def _out_parent(path: Path, flag: str) -> None:
 
 
 def _ctr_model_entry(name: str) -> Any:
-    from perceptrons.models.ctr import CTRModelConfig
+    from perceptrons.ctr.models import CTRModelConfig
     from perceptrons.registry import MODELS
 
     ctr_names = [n for n in MODELS.names() if issubclass(MODELS.get(n).config, CTRModelConfig)]
@@ -206,7 +206,7 @@ def _metrics(
 ) -> dict:
     """AUC, logloss, PCOC and rows. With one class only, AUC is undefined: an error when
     ``strict`` (evaluate), else ``auc: null`` and a ``warning`` (train keeps its model)."""
-    from perceptrons.models.ctr_metrics import ctr_metrics, logloss
+    from perceptrons.ctr.metrics import ctr_metrics, logloss
 
     if labels.numel() == 0:
         raise DataError("no rows to evaluate")
@@ -234,7 +234,7 @@ def _score_file(
     """Stream ``path`` through ``model``: metrics of every row, and the read stats."""
     import torch
 
-    from perceptrons.data.ctr import ReadStats, iter_encoded
+    from perceptrons.ctr import ReadStats, iter_encoded
 
     stats = ReadStats()
     labels, probs, types = [], [], []
@@ -255,7 +255,7 @@ def _score_file(
 
 def _load_model_dir(directory: str) -> tuple[Any, Any, dict[str, Any]]:
     """(model in eval mode, encoder, manifest) of a ``train`` output folder."""
-    from perceptrons.data.ctr import CTREncoder
+    from perceptrons.ctr import CTREncoder
     from perceptrons.io import load_json
     from perceptrons.models.io import load_model
 
@@ -296,7 +296,7 @@ def _csv_field(value: str) -> str:
 
 # ---------------------------------------------------------------------- train
 def _schema(args: argparse.Namespace, path: Path) -> Any:
-    from perceptrons.data.ctr import criteo_schema, infer_schema, print_schema_inference
+    from perceptrons.ctr import criteo_schema, infer_schema, print_schema_inference
 
     categorical, numeric = _columns(args.categorical), _columns(args.numeric)
     multi, ignore = _columns(args.multi_valued), _columns(args.ignore)
@@ -365,10 +365,10 @@ def _write_model_dir(out: Path, model: Any, encoder: Any, manifest: dict[str, An
 def _cmd_train(args: argparse.Namespace) -> int:
     import torch
 
-    from perceptrons.data.ctr import EncoderConfig, encode_file, fit_encoder
+    from perceptrons.ctr import EncoderConfig, encode_file, fit_encoder
+    from perceptrons.ctr.models import CTRStep
     from perceptrons.data.loader import TensorLoader
     from perceptrons.io import json_ready
-    from perceptrons.models.ctr import CTRStep
     from perceptrons.train import FitConfig, OptimizerConfig, fit
 
     start = time.perf_counter()
@@ -485,7 +485,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     import torch
 
-    from perceptrons.data.ctr import ReadStats, iter_chunks
+    from perceptrons.ctr import ReadStats, iter_chunks
     from perceptrons.io import atomic_write
 
     path = _input_file(args.data, "--data")
@@ -533,17 +533,17 @@ DATA_ERRORS: tuple[type[BaseException], ...] = (
     NotADirectoryError,
     PermissionError,
 )
-"""What a user's file or saved model can cause (with `perceptrons.data.ctr.CTRDataError`):
+"""What a user's file or saved model can cause (with `perceptrons.ctr.CTRDataError`):
 reported on one line with exit status 1. Anything else is a bug and shows its traceback."""
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``perceptrons ctr ...``; data errors print one line and return 1.
 
-    Only data errors (`DATA_ERRORS`, `perceptrons.data.ctr.CTRDataError`, a missing optional
+    Only data errors (`DATA_ERRORS`, `perceptrons.ctr.CTRDataError`, a missing optional
     dependency) are caught; ``--debug`` re-raises them too.
     """
-    from perceptrons.data.ctr import CTRDataError
+    from perceptrons.ctr import CTRDataError
 
     command = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict}
     try:

@@ -16,11 +16,9 @@
   convention (`PAD`, `MASK`): `copy_task`, `reverse_task`, `sort_task`, `histogram_task`, and
   the monotone toy `translation_task` through a random `Lexicon` (`make_lexicon`);
   `make_sequence_task` picks one by name.
-* `perceptrons.data.ctr` (import it by that name): click-through-rate files — streaming
-  readers for Criteo TSV, CSV/TSV/Parquet tables and the CVR challenge format with errors
-  that name file, line and column; fitted, JSON-saved feature encoders that map unseen values
-  to an OOV id; and the synthetic generator with oracle click probabilities (our own test bed
-  for EMOFM, arXiv 2310.04482: a known oracle makes AUC gaps attributable).
+
+Click-through-rate files (readers, encoders, the synthetic generator) are a domain of their
+own: see `perceptrons.ctr`.
 """
 
 from perceptrons.data.digits import DigitsSplit, load_digits_split

@@ -21,9 +21,6 @@ explicit ``generator`` for their initial weights, and ``device``/``dtype`` like 
   name (`ATTENTION_KINDS`).
 * `largest_saved_tensor_numel`, `saved_tensor_bytes`: what a forward pass saves for backward,
   a deterministic measure of activation memory.
-* `FieldEmbedding` (with `CTRFeatures`, `CTRInput`, `as_ctr_input`): the one CTR embedding
-  layer (categorical, pooled multi-valued and numeric fields, first-order weights);
-  `fm_interaction`, `CrossNetV2`, `FieldAttention`, `MixerBlock`: CTR interaction blocks.
 """
 
 from perceptrons.layers.activations import (
@@ -42,16 +39,6 @@ from perceptrons.layers.attention import (
     NaiveSoftmaxAttention,
     SoftmaxAttention,
     make_attention,
-)
-from perceptrons.layers.ctr import (
-    CrossNetV2,
-    CTRFeatures,
-    CTRInput,
-    FieldAttention,
-    FieldEmbedding,
-    MixerBlock,
-    as_ctr_input,
-    fm_interaction,
 )
 from perceptrons.layers.deq import (
     DEQLayer,
@@ -83,14 +70,6 @@ from perceptrons.layers.shaped import (
 )
 
 __all__ = [
-    "CTRFeatures",
-    "CTRInput",
-    "CrossNetV2",
-    "FieldAttention",
-    "FieldEmbedding",
-    "MixerBlock",
-    "as_ctr_input",
-    "fm_interaction",
     "ACTIVATIONS",
     "ATTENTION_KINDS",
     "MLP",

@@ -33,10 +33,11 @@ equilibrium MLP of Gao et al. 2023 (arXiv:2310.10767); ``"lie_neurons"`` (`LieNe
 (`LieMLP`), the adjoint-invariant/-equivariant networks of Lin, Zhu & Ghaffari 2023
 (arXiv:2310.04521); ``"nar_transformer"`` (`NARTransformer`), the non-autoregressive CMLM
 encoder-decoder with AMLP (or any other) decoder attention of Jiang et al. 2023
-(arXiv:2310.09512), with `CMLMStep` and `mask_predict`; the CTR models ``"lr"``, ``"fm"``,
-``"dnn"``, ``"deepfm"``, ``"dcnv2"``, ``"autoint"`` and ``"emofm"`` (EMOFM of Li & Wu 2023,
-arXiv:2310.04482, a reconstruction) on one `perceptrons.layers.ctr.FieldEmbedding`, with
-`CTRStep` and the metrics of `perceptrons.models.ctr_metrics`.
+(arXiv:2310.09512), with `CMLMStep` and `mask_predict`.
+
+The CTR models (``"lr"``, ``"fm"``, ``"dnn"``, ``"deepfm"``, ``"dcnv2"``, ``"autoint"``,
+``"emofm"``) live in their domain package, `perceptrons.ctr.models`, and register into the
+same registry (`perceptrons.registry.MODELS` discovers both).
 """
 
 from perceptrons.models.amlp import (
@@ -46,27 +47,6 @@ from perceptrons.models.amlp import (
     NARTransformerConfig,
     mask_predict,
 )
-from perceptrons.models.ctr import (
-    DNN,
-    EMOFM,
-    FM,
-    LR,
-    AutoInt,
-    AutoIntConfig,
-    CTRModel,
-    CTRModelConfig,
-    CTRStep,
-    DCNv2,
-    DCNv2Config,
-    DeepFM,
-    DeepFMConfig,
-    DNNConfig,
-    EMOFMConfig,
-    FMConfig,
-    LRConfig,
-    type_known_logits,
-)
-from perceptrons.models.ctr_metrics import auc, ctr_metrics, logloss, pcoc, per_type_auc
 from perceptrons.models.deq import DEQConfig, DEQModel
 from perceptrons.models.io import load_model, save_model
 from perceptrons.models.lie_neurons import (
@@ -86,29 +66,6 @@ from perceptrons.models.scaling import (
 )
 
 __all__ = [
-    "DNN",
-    "EMOFM",
-    "FM",
-    "LR",
-    "AutoInt",
-    "AutoIntConfig",
-    "CTRModel",
-    "CTRModelConfig",
-    "CTRStep",
-    "DCNv2",
-    "DCNv2Config",
-    "DNNConfig",
-    "DeepFM",
-    "DeepFMConfig",
-    "EMOFMConfig",
-    "FMConfig",
-    "LRConfig",
-    "auc",
-    "ctr_metrics",
-    "logloss",
-    "pcoc",
-    "per_type_auc",
-    "type_known_logits",
     "CMLMStep",
     "DEQConfig",
     "DEQModel",

@@ -234,7 +234,7 @@ def test_ctr_bugs_are_not_masked_as_data_errors(monkeypatch, tmp_path, error):
 
 def test_ctr_data_errors_are_one_line_unless_debug(monkeypatch, tmp_path, capsys):
     import perceptrons.cli.ctr as ctr
-    from perceptrons.data.ctr import CTRDataError
+    from perceptrons.ctr import CTRDataError
 
     def bad_file(args):
         raise CTRDataError("data.csv:7: column 'label': expected 0 or 1, got 'x'")

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from perceptrons.cli.main import main
-from perceptrons.data.ctr import SyntheticCTRConfig, SyntheticCTRTask
-from perceptrons.models.ctr_metrics import auc
+from perceptrons.ctr import SyntheticCTRConfig, SyntheticCTRTask
+from perceptrons.ctr.metrics import auc
 
 MODEL_FILES = {"ctr.json", "encoder.json", "model.json", "model.safetensors"}
 # small, learnable: few fields of low cardinality

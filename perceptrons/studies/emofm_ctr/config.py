@@ -1,7 +1,7 @@
 """Configuration, presets and registration of the ``emofm-ctr`` study.
 
 Li & Wu 2023, arXiv:2310.04482. Only the paper's abstract and the author's blog excerpt are
-available, so the architecture (`perceptrons.models.ctr`) is our reconstruction and the claims'
+available, so the architecture (`perceptrons.ctr.models`) is our reconstruction and the claims'
 thresholds are our targets for a small reproduction, fixed before measuring (docs/ctr.md).
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from perceptrons.config import require
-from perceptrons.data.ctr import SyntheticCTRConfig
+from perceptrons.ctr import SyntheticCTRConfig
 from perceptrons.studies.base import StudyConfig, register_study
 from perceptrons.train import FitConfig, OptimizerConfig
 
@@ -21,7 +21,7 @@ PAPER = (
     "Prediction, CTI 2023 competition report, arXiv:2310.04482 (architecture reconstructed)"
 )
 MODELS = ("lr", "fm", "dnn", "deepfm", "dcnv2", "autoint", "emofm")
-"""Registered models of the main comparison (`perceptrons.models.ctr`)."""
+"""Registered models of the main comparison (`perceptrons.ctr.models`)."""
 SWITCHES = {
     "no_field_mixer": "field_mixer",
     "no_type_mixer": "type_mixer",
@@ -190,10 +190,10 @@ register_study(
     summary="EMOFM (reconstruction) vs CTR baselines on synthetic data with a known oracle",
     run="perceptrons.studies.emofm_ctr.run:run",
     modules=(
-        "perceptrons.models.ctr",
-        "perceptrons.layers.ctr",
-        "perceptrons.models.ctr_metrics",
-        "perceptrons.data.ctr.synthetic",
+        "perceptrons.ctr.models",
+        "perceptrons.ctr.layers",
+        "perceptrons.ctr.metrics",
+        "perceptrons.ctr.synthetic",
     ),
     docs="docs/ctr.md",
 )

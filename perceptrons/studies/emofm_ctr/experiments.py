@@ -3,7 +3,7 @@
 Protocol (the same for every model, see `EMOFMCTRConfig`): for each repetition ``i`` a new task
 (``task.seed = seed + i``) and independent draws of train / validation / test rows; each model
 is built with `perceptrons.registry.create_model`, trained with `perceptrons.train.fit` through
-`perceptrons.models.ctr.CTRStep` (Adam, one learning rate and L2 penalty for all), evaluated on
+`perceptrons.ctr.models.CTRStep` (Adam, one learning rate and L2 penalty for all), evaluated on
 the validation rows every ``eval_every`` steps (stopping early only when ``patience`` is set);
 the weights of the best validation AUC are restored before testing. Test metrics hide the row
 types from the models (EMOFM predicts with its type model's soft mixture); per-type AUCs group
@@ -32,11 +32,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from perceptrons.data.ctr import SyntheticCTRData, SyntheticCTRTask
+from perceptrons.ctr import SyntheticCTRData, SyntheticCTRTask
+from perceptrons.ctr.features import CTRFeatures
+from perceptrons.ctr.metrics import auc, ctr_metrics
+from perceptrons.ctr.models import CTRStep
 from perceptrons.data.loader import TensorLoader
-from perceptrons.layers.ctr import CTRFeatures
-from perceptrons.models.ctr import CTRStep
-from perceptrons.models.ctr_metrics import auc, ctr_metrics
 from perceptrons.registry import create_model
 from perceptrons.studies.base import Table
 from perceptrons.studies.common import format_mean_std, predict

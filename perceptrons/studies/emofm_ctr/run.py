@@ -4,7 +4,7 @@ Paper: Yujian Li & Kai Wu, *EMOFM: Ensemble MLP mOdel with Feature-based Mixers 
 Click-Through Rate Prediction*, CTI 2023 competition report, arXiv:2310.04482. Only the abstract
 and the author's blog excerpt are available (no equations, sizes or result tables), so there is
 no paper number to match: the claims are our targets for a small reproduction, fixed before
-measuring, on the synthetic generator of `perceptrons.data.ctr.synthetic`, whose oracle click
+measuring, on the synthetic generator of `perceptrons.ctr.synthetic`, whose oracle click
 probability is known per row (docs/ctr.md). The measurements are in ``experiments.py``.
 
 Claims (means over seeds):

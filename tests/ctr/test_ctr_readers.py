@@ -1,5 +1,5 @@
-"""Readers of CTR files (`perceptrons.data.ctr`): every format, type inference, malformed rows,
-invalid UTF-8 and the streaming memory bound, on the small fixtures under ``tests/data/ctr/``."""
+"""Readers of CTR files (`perceptrons.ctr`): every format, type inference, malformed rows,
+invalid UTF-8 and the streaming memory bound, on the small fixtures under ``tests/ctr/fixtures/``."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from perceptrons.data.ctr import (
+from perceptrons.ctr import (
     CRITEO_CATEGORICAL,
     CTRDataError,
     CTREncoder,
@@ -29,7 +29,7 @@ from perceptrons.data.ctr import (
     read_file,
 )
 
-FIXTURES = Path(__file__).parent / "ctr"
+FIXTURES = Path(__file__).parent / "fixtures"
 
 TABLE_SCHEMA = CTRSchema(
     format="table",

@@ -29,14 +29,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from perceptrons.data.ctr.readers import (
+from perceptrons.ctr.io.readers import (
     UTF8_BOM,
     BadField,
     is_parquet,
     read_table_header,
     split_line,
 )
-from perceptrons.data.ctr.schema import CTRDataError, CTRSchema, criteo_schema
+from perceptrons.ctr.io.schema import CTRDataError, CTRSchema, criteo_schema
 
 __all__ = ["ColumnReport", "SchemaInference", "infer_schema", "print_schema_inference"]
 
@@ -269,7 +269,7 @@ def infer_schema(
         delimiter = "\t" if path.suffix.lower() in (".tsv", ".tab") else ","
     skipped = 0
     if is_parquet(path):
-        from perceptrons.data.ctr.parquet import parquet_sample
+        from perceptrons.ctr.io.parquet import parquet_sample
 
         names, columns = parquet_sample(path, sample_rows)
         rows = len(columns[0]) if columns else 0

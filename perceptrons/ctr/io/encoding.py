@@ -40,17 +40,17 @@ import numpy as np
 import torch
 
 from perceptrons.config import Config, require
-from perceptrons.data.ctr.batch import (
+from perceptrons.ctr.features import (
     MISSING_ID,
     NUM_SPECIAL_IDS,
     OOV_ID,
     PAD_ID,
     CTRBatch,
+    CTRFeatures,
 )
-from perceptrons.data.ctr.readers import iter_chunks
-from perceptrons.data.ctr.schema import CTRSchema, RawChunk, ReadStats
+from perceptrons.ctr.io.readers import iter_chunks
+from perceptrons.ctr.io.schema import CTRSchema, RawChunk, ReadStats
 from perceptrons.io import load_json, save_json
-from perceptrons.layers.ctr import CTRFeatures
 
 __all__ = [
     "CTREncoder",

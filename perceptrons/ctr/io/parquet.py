@@ -16,14 +16,14 @@ from typing import Any
 
 import numpy as np
 
-from perceptrons.data.ctr.readers import (
+from perceptrons.ctr.io.readers import (
     BadField,
     parse_label,
     parse_number,
     parse_type,
     require_pyarrow,
 )
-from perceptrons.data.ctr.schema import (
+from perceptrons.ctr.io.schema import (
     CTRDataError,
     CTRSchema,
     MalformedRowError,

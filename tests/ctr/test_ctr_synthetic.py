@@ -1,4 +1,4 @@
-"""The synthetic CTR generator (`perceptrons.data.ctr.synthetic`): determinism, reproducible
+"""The synthetic CTR generator (`perceptrons.ctr.synthetic`): determinism, reproducible
 oracle AUC, the interactions switch, types, and the file round trip."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from perceptrons.config import ConfigError
-from perceptrons.data.ctr import (
+from perceptrons.ctr import (
     NUM_SPECIAL_IDS,
     CTREncoder,
     SyntheticCTRConfig,

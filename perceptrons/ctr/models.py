@@ -9,9 +9,9 @@ composition are ours.
 Dimension legend: ``b`` rows, ``F`` embedded fields, ``k`` = ``embed_dim``, ``T`` types,
 ``d1`` = ``field_dim``, ``d2`` = ``type_dim``.
 
-Input (every model): encoded rows as a `perceptrons.layers.ctr.CTRInput`, a
-``perceptrons.data.ctr.CTRBatch`` or its ``to_tensors()`` dict (what a `TensorLoader` yields);
-see `perceptrons.layers.ctr.as_ctr_input`. Row types are never read by a model (they are
+Input (every model): encoded rows as a `perceptrons.ctr.layers.CTRInput`, a
+``perceptrons.ctr.CTRBatch`` or its ``to_tensors()`` dict (what a `TensorLoader` yields);
+see `perceptrons.ctr.layers.as_ctr_input`. Row types are never read by a model (they are
 hidden at test time); `CTRStep` reads them from the batch for the auxiliary losses. The config
 holds the fields as a nested `CTRFeatures`: an encoder's or a synthetic sample's
 ``feature_spec`` as it is.
@@ -43,18 +43,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from perceptrons.config import Config, require
-from perceptrons.layers import MLP
-from perceptrons.layers.ctr import (
+from perceptrons.ctr.features import CTRFeatures, CTRInput, as_ctr_input
+from perceptrons.ctr.layers import (
     CrossNetV2,
-    CTRFeatures,
-    CTRInput,
     FieldAttention,
     FieldEmbedding,
     MixerBlock,
-    as_ctr_input,
     fm_interaction,
     seeded_linear,
 )
+from perceptrons.layers import MLP
 from perceptrons.registry import MODELS
 
 __all__ = [
@@ -82,7 +80,7 @@ PAPER = (
     "Li & Wu, EMOFM: Ensemble MLP mOdel with Feature-based Mixers for Click-Through Rate "
     "Prediction, arXiv:2310.04482"
 )
-MODULES = ("perceptrons.layers.ctr", "perceptrons.models.ctr_metrics", "perceptrons.data.ctr")
+MODULES = ("perceptrons.ctr.layers", "perceptrons.ctr.metrics", "perceptrons.ctr")
 """Library modules these models are built from (shown by ``perceptrons info``)."""
 DOCS = "docs/ctr.md"
 NormName: TypeAlias = Literal["none", "layernorm", "batchnorm"]

@@ -1,4 +1,4 @@
-"""CTR metrics (`perceptrons.models.ctr_metrics`) against sklearn and by hand."""
+"""CTR metrics (`perceptrons.ctr.metrics`) against sklearn and by hand."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 from sklearn.metrics import log_loss, roc_auc_score
 
-from perceptrons.models.ctr_metrics import auc, ctr_metrics, logloss, pcoc, per_type_auc
+from perceptrons.ctr.metrics import auc, ctr_metrics, logloss, pcoc, per_type_auc
 
 
 @pytest.mark.parametrize("seed", range(5))

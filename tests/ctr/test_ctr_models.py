@@ -1,4 +1,4 @@
-"""CTR models (`perceptrons.models.ctr`): shapes, gradients, input formats, EMOFM switches,
+"""CTR models (`perceptrons.ctr.models`): shapes, gradients, input formats, EMOFM switches,
 `CTRStep`, and LR reaching the first-order oracle under `fit`. The contract checks run in
 ``tests/contract`` on every registry name."""
 
@@ -8,11 +8,12 @@ import pytest
 import torch
 
 from perceptrons.config import ConfigError
-from perceptrons.data.ctr import CTRBatch, SyntheticCTRConfig, SyntheticCTRTask
+from perceptrons.ctr import CTRBatch, SyntheticCTRConfig, SyntheticCTRTask
+from perceptrons.ctr.features import CTRFeatures, CTRInput, as_ctr_input
+from perceptrons.ctr.layers import FieldEmbedding
+from perceptrons.ctr.metrics import auc
+from perceptrons.ctr.models import CTRStep, EMOFMConfig, type_known_logits
 from perceptrons.data.loader import TensorLoader
-from perceptrons.layers.ctr import CTRFeatures, CTRInput, FieldEmbedding, as_ctr_input
-from perceptrons.models.ctr import CTRStep, EMOFMConfig, type_known_logits
-from perceptrons.models.ctr_metrics import auc
 from perceptrons.registry import create_model
 from perceptrons.train import FitConfig, OptimizerConfig, fit
 

@@ -57,10 +57,9 @@ import numpy as np
 import torch
 
 from perceptrons.config import Config, require
-from perceptrons.data.ctr.batch import NUM_SPECIAL_IDS, PAD_ID, CTRBatch
-from perceptrons.data.ctr.schema import CTRSchema, RawChunk, cvr_schema, object_array
+from perceptrons.ctr.features import NUM_SPECIAL_IDS, PAD_ID, CTRBatch, CTRFeatures
+from perceptrons.ctr.io.schema import CTRSchema, RawChunk, cvr_schema, object_array
 from perceptrons.io import atomic_write
-from perceptrons.layers.ctr import CTRFeatures
 
 __all__ = ["SyntheticCTRConfig", "SyntheticCTRData", "SyntheticCTRTask", "synthetic_ctr"]
 

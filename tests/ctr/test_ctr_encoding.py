@@ -1,4 +1,4 @@
-"""Feature encoders of CTR data (`perceptrons.data.ctr.encoding`): vocabularies with OOV and
+"""Feature encoders of CTR data (`perceptrons.ctr.io.encoding`): vocabularies with OOV and
 missing ids, stable hashing, numeric normalisation and buckets, multi-valued padding, the exact
 JSON round trip, and unseen values at inference."""
 
@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from perceptrons.data import TensorLoader
-from perceptrons.data.ctr import (
+from perceptrons.ctr import (
     MISSING_ID,
     NUM_SPECIAL_IDS,
     OOV_ID,
@@ -35,9 +34,10 @@ from perceptrons.data.ctr import (
     iter_encoded,
     read_file,
 )
-from perceptrons.data.ctr.schema import object_array
+from perceptrons.ctr.io.schema import object_array
+from perceptrons.data import TensorLoader
 
-FIXTURES = Path(__file__).parent / "ctr"
+FIXTURES = Path(__file__).parent / "fixtures"
 CVR_SCHEMA = cvr_schema(fields=(1, 2, 3, 10, 25), multi_valued=(10, 25))
 
 
@@ -99,7 +99,7 @@ def test_hashing_is_stable_and_pinned() -> None:
 
 def test_hashing_is_the_same_in_another_process() -> None:
     code = (
-        "from perceptrons.data.ctr import hash_id; "
+        "from perceptrons.ctr import hash_id; "
         "print([hash_id('C1', v, 1000) for v in ['68fd1e64', '287e684f']])"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}  # Python's own str hash would differ
@@ -300,12 +300,12 @@ def test_data_specs_set_every_field() -> None:
     import ast
     import dataclasses
 
-    from perceptrons.layers.ctr import CTRFeatures
+    from perceptrons.ctr.features import CTRFeatures
 
     fields = {f.name for f in dataclasses.fields(CTRFeatures)}
-    root = Path(__file__).resolve().parents[2] / "perceptrons" / "data"
+    root = Path(__file__).resolve().parents[2] / "perceptrons" / "ctr"
     calls = []
-    for path in sorted(root.rglob("*.py")):
+    for path in sorted([*(root / "io").rglob("*.py"), root / "synthetic.py"]):
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "CTRFeatures":
                 calls.append(path.name)

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from perceptrons.data.ctr.schema import (
+from perceptrons.ctr.io.schema import (
     CRITEO_CATEGORICAL,
     CRITEO_NUMERIC,
     CTRDataError,
@@ -403,7 +403,7 @@ def iter_chunks(
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     if schema.format == "table" and is_parquet(path):
-        from perceptrons.data.ctr.parquet import iter_parquet_chunks
+        from perceptrons.ctr.io.parquet import iter_parquet_chunks
 
         require_pyarrow()  # fail now, not at the first chunk
         return iter_parquet_chunks(

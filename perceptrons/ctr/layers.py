@@ -4,7 +4,7 @@ Dimension legend: ``b`` rows, ``C`` categorical fields, ``N`` numeric fields, ``
 multi-valued fields, ``L_j`` padded length of multi-valued field ``j``, ``F = C + M + N``
 embedded fields, ``k`` = ``embed_dim``, ``h`` heads, ``Q``/``K`` query/key tokens.
 
-Every CTR model of `perceptrons.models.ctr` embeds its input with `FieldEmbedding`:
+Every CTR model of `perceptrons.ctr.models` embeds its input with `FieldEmbedding`:
 
 * a categorical field ``f`` with id ``x_f`` gets the row ``V_f[x_f]`` of its own table;
 * a multi-valued field gets the mean of the rows of its ids, ``PAD_ID = 0`` ignored
@@ -16,231 +16,28 @@ Every CTR model of `perceptrons.models.ctr` embeds its input with `FieldEmbeddin
 
 All categorical and multi-valued tables live in one ``nn.Embedding`` with per-field offsets
 (one gather per batch instead of one per field); ids follow the convention of
-`perceptrons.data.ctr.batch` (``PAD = 0``, ``OOV = 1``, ``MISSING = 2``, values ``>= 3``).
-
-`CTRFeatures` is the one description of CTR fields (names, cardinalities, number of types) in
-the package: the data side returns it (``CTREncoder.feature_spec``,
-``SyntheticCTRData.feature_spec``) and a model config holds it as is (``features=spec``).
-It lives here because `perceptrons.data` may import the layers but not the other way round
-(the import layering); for the same reason `CTRInput` holds the model inputs of a ``CTRBatch``
-(`as_ctr_input` accepts a ``CTRBatch``, its ``to_tensors()`` dict — what a `TensorLoader`
-yields — or a `CTRInput`).
+`perceptrons.ctr.features` (``PAD = 0``, ``OOV = 1``, ``MISSING = 2``, values ``>= 3``), and
+the fields are described by its `CTRFeatures`.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from perceptrons.config import Config, require
+from perceptrons.ctr.features import PAD_ID, CTRFeatures, CTRInput
 
 __all__ = [
-    "CTRFeatures",
-    "CTRInput",
     "CrossNetV2",
     "FieldAttention",
     "FieldEmbedding",
     "MixerBlock",
-    "as_ctr_input",
     "fm_interaction",
+    "seeded_linear",
 ]
-
-_PAD_ID = 0
-_NUM_SPECIAL_IDS = 3
-
-
-@dataclass(frozen=True, kw_only=True)
-class CTRFeatures(Config):
-    """Field names and id ranges of encoded CTR data: what the data yields, what a model embeds.
-
-    The defaults are a tiny 5-field example with every kind of field, so that a model config
-    built with no arguments works; specs of real data (``CTREncoder.feature_spec``,
-    ``SyntheticCTRData.feature_spec``) set every field and never rely on them.
-
-    Attributes:
-        categorical_fields: Names of the C columns of the categorical input
-            (``CTRBatch.categorical``).
-        categorical_cardinalities: Ids of categorical field ``i`` lie in ``[0, card_i)``.
-        numeric_fields: Names of the N columns of the numeric input (``CTRBatch.numeric``).
-        multi_valued_fields: Names of the M multi-valued fields (``CTRBatch.multi_ids``).
-        multi_valued_cardinalities: Ids of multi-valued field ``j`` lie in ``[0, card_j)``.
-        num_types: Number of row types (0: the data has no types).
-    """
-
-    categorical_fields: tuple[str, ...] = ("user", "item", "context")
-    categorical_cardinalities: tuple[int, ...] = (10, 8, 5)
-    numeric_fields: tuple[str, ...] = ("price",)
-    multi_valued_fields: tuple[str, ...] = ("tags",)
-    multi_valued_cardinalities: tuple[int, ...] = (7,)
-    num_types: int = 3
-
-    def validate(self) -> None:
-        require(
-            len(self.categorical_fields) == len(self.categorical_cardinalities),
-            "categorical_cardinalities",
-            "needs one entry per categorical field",
-            self.categorical_cardinalities,
-        )
-        require(
-            len(self.multi_valued_fields) == len(self.multi_valued_cardinalities),
-            "multi_valued_cardinalities",
-            "needs one entry per multi-valued field",
-            self.multi_valued_cardinalities,
-        )
-        for name in ("categorical_cardinalities", "multi_valued_cardinalities"):
-            for c in getattr(self, name):
-                require(c >= _NUM_SPECIAL_IDS, name, "each must be >= 3 (the special ids)", c)
-        require(self.num_types >= 0, "num_types", "must be >= 0", self.num_types)
-        require(self.num_fields >= 1, "categorical_fields", "needs at least one field in all")
-
-    @property
-    def num_categorical(self) -> int:
-        """C."""
-        return len(self.categorical_fields)
-
-    @property
-    def num_numeric(self) -> int:
-        """N."""
-        return len(self.numeric_fields)
-
-    @property
-    def num_multi(self) -> int:
-        """M."""
-        return len(self.multi_valued_fields)
-
-    @property
-    def num_sparse(self) -> int:
-        """Id (table-lookup) fields C + M: categorical plus multi-valued, numeric excluded."""
-        return self.num_categorical + self.num_multi
-
-    @property
-    def num_fields(self) -> int:
-        """Embedded fields F = C + M + N (numeric fields included; `num_sparse` excludes them)."""
-        return self.num_sparse + self.num_numeric
-
-    @property
-    def field_names(self) -> tuple[str, ...]:
-        """Names of the F embedded fields, in embedding order."""
-        return self.categorical_fields + self.multi_valued_fields + self.numeric_fields
-
-    def layout(self) -> str:
-        """The expected input, for error messages."""
-        return (
-            f"CTR rows of shape (batch, fields) with fields = {self.num_fields}: categorical "
-            f"(batch, {self.num_categorical}) int64, numeric (batch, {self.num_numeric}) float, "
-            f"multi_ids {self.num_multi} x (batch, *) int64, multi_lengths "
-            f"(batch, {self.num_multi}) int64"
-        )
-
-
-class CTRInput(NamedTuple):
-    """Model inputs of encoded CTR rows (the feature part of ``CTRBatch``).
-
-    Attributes:
-        categorical: (b, C) int64 ids.
-        numeric: (b, N) floating values.
-        multi_ids: M tensors (b, L_j) int64, padded with ``PAD_ID = 0``.
-        multi_lengths: (b, M) int64 number of ids per row.
-    """
-
-    categorical: Tensor
-    numeric: Tensor
-    multi_ids: tuple[Tensor, ...]
-    multi_lengths: Tensor
-
-
-def _fail(features: CTRFeatures, what: str, exc: type[Exception] = ValueError) -> Exception:
-    return exc(f"{what}; expected {features.layout()}")
-
-
-def as_ctr_input(inputs: Any, features: CTRFeatures) -> CTRInput:
-    """Validate ``inputs`` and return them as a `CTRInput`.
-
-    Args:
-        inputs: A `CTRInput` (or 4-tuple in its order), a ``CTRBatch`` (attributes of the same
-            names) or a ``CTRBatch.to_tensors()`` mapping (keys ``categorical``, ``numeric``,
-            ``multi_lengths``, ``multi_ids.{j}``; extra keys such as ``labels`` are ignored).
-        features: The fields the inputs must match.
-
-    Returns:
-        The validated `CTRInput` (tensors unchanged).
-
-    Raises:
-        TypeError: not one of the accepted containers, a non-tensor, or a wrong dtype.
-        ValueError: a wrong rank or size, different row counts, ids outside
-            ``[0, cardinality)`` or non-finite numeric values. Every message contains
-            ``(batch, fields)`` and the expected layout.
-    """
-    if isinstance(inputs, Mapping):
-        missing = [k for k in ("categorical", "numeric", "multi_lengths") if k not in inputs]
-        missing += [
-            f"multi_ids.{j}" for j in range(features.num_multi) if f"multi_ids.{j}" not in inputs
-        ]
-        if missing:
-            raise _fail(features, f"inputs: missing keys {missing}")
-        parts: tuple[Any, ...] = (
-            inputs["categorical"],
-            inputs["numeric"],
-            tuple(inputs[f"multi_ids.{j}"] for j in range(features.num_multi)),
-            inputs["multi_lengths"],
-        )
-    elif isinstance(inputs, tuple) and not hasattr(inputs, "_fields") and len(inputs) == 4:
-        parts = inputs
-    elif all(hasattr(inputs, k) for k in CTRInput._fields):
-        parts = tuple(getattr(inputs, k) for k in CTRInput._fields)
-    else:
-        raise _fail(features, f"inputs: got {type(inputs).__name__}", TypeError)
-    categorical, numeric, multi_ids, multi_lengths = parts
-    if not isinstance(multi_ids, tuple | list) or len(multi_ids) != features.num_multi:
-        raise _fail(
-            features,
-            f"multi_ids: expected a tuple of {features.num_multi} tensors, got "
-            f"{type(multi_ids).__name__}"
-            + (f" of length {len(multi_ids)}" if isinstance(multi_ids, tuple | list) else ""),
-            TypeError,
-        )
-    named = [("categorical", categorical, features.num_categorical, False)]
-    named.append(("numeric", numeric, features.num_numeric, True))
-    named.append(("multi_lengths", multi_lengths, features.num_multi, False))
-    named += [(f"multi_ids[{j}]", t, None, False) for j, t in enumerate(multi_ids)]
-    rows = None
-    for name, t, width, floating in named:
-        if not isinstance(t, Tensor):
-            raise _fail(features, f"{name}: got {type(t).__name__}, not a tensor", TypeError)
-        if floating and not t.is_floating_point():
-            raise _fail(features, f"{name}: got dtype {t.dtype}", TypeError)
-        if not floating and t.dtype != torch.int64:
-            raise _fail(features, f"{name}: got dtype {t.dtype}", TypeError)
-        if t.dim() != 2 or (width is not None and t.shape[1] != width):
-            raise _fail(features, f"{name}: got shape {tuple(t.shape)}")
-        if rows is None:
-            rows = t.shape[0]
-        elif t.shape[0] != rows:
-            raise _fail(features, f"{name}: got {t.shape[0]} rows, categorical has {rows}")
-    if numeric.numel() and not bool(torch.isfinite(numeric).all()):
-        raise _fail(features, "numeric: non-finite values")
-    columns = [
-        (f"categorical[:, {i}]", categorical[:, i], c)
-        for i, c in enumerate(features.categorical_cardinalities)
-    ]
-    columns += [
-        (f"multi_ids[{j}]", t, c)
-        for j, (t, c) in enumerate(zip(multi_ids, features.multi_valued_cardinalities, strict=True))
-    ]
-    for name, ids, card in columns:
-        if ids.numel() and not bool(((ids >= 0) & (ids < card)).all()):
-            raise _fail(
-                features,
-                f"{name}: ids must lie in [0, {card}), got min {int(ids.min())}, "
-                f"max {int(ids.max())}",
-            )
-    return CTRInput(categorical, numeric, tuple(multi_ids), multi_lengths)
 
 
 class FieldEmbedding(nn.Module):
@@ -319,7 +116,7 @@ class FieldEmbedding(nn.Module):
             offsets = torch.tensor(self.offsets[:c], device=x.categorical.device)
             parts.append(table(x.categorical + offsets))
         for j, ids in enumerate(x.multi_ids):
-            mask = (ids != _PAD_ID).unsqueeze(-1).to(table.weight.dtype)  # (b, L, 1)
+            mask = (ids != PAD_ID).unsqueeze(-1).to(table.weight.dtype)  # (b, L, 1)
             vectors = table(ids + self.offsets[c + j]) * mask
             parts.append((vectors.sum(1) / mask.sum(1).clamp_min(1.0)).unsqueeze(1))
         return torch.cat(parts, dim=1)
