@@ -1,5 +1,6 @@
 """Readers of CTR files (`perceptrons.ctr`): every format, type inference, malformed rows,
-invalid UTF-8 and the streaming memory bound, on the small fixtures under ``tests/ctr/fixtures/``."""
+invalid UTF-8 and the streaming memory bound, on the small fixtures in ``tests/ctr/fixtures/``.
+"""
 
 from __future__ import annotations
 
