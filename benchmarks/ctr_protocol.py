@@ -1,9 +1,11 @@
 """Training-protocol probes of the ``emofm-ctr`` study: test AUC of chosen models on one seed.
 
-Each probe trains the named models exactly as the study does
-(`perceptrons.studies.emofm_ctr.experiments`: `build_model`, `train_model` with validation AUC
-every ``--eval-every`` steps, best checkpoint restored, early stopping after ``--patience``
-evaluations) on repetition 0 of the full preset's task, with the training rows,
+Each probe builds the named models as the study does
+(`perceptrons.studies.emofm_ctr.experiments.build_model`) and trains them with the library's one
+CTR protocol, `perceptrons.ctr.pipeline.fit_ctr_model` (the call of the study's `train_model`
+and of ``perceptrons ctr train``: validation AUC every ``--eval-every`` steps, early stopping
+after ``--patience`` evaluations, the best validation weights restored) on repetition 0 of the
+full preset's task, with the training rows,
 epochs, L2 penalty and learning rate given on the command line, and prints one line per model
 (test AUC with types hidden, PCOC, best step, seconds). ``pairs`` is a reference model that is
 *told* the planted structure: first-order weights plus one factorised term
@@ -36,14 +38,15 @@ from torch import Tensor, nn
 from perceptrons.ctr import SyntheticCTRTask
 from perceptrons.ctr.features import CTRFeatures, as_ctr_input
 from perceptrons.ctr.layers import FieldEmbedding
+from perceptrons.ctr.pipeline import fit_ctr_model
 from perceptrons.io import atomic_write
 from perceptrons.studies.emofm_ctr.config import FULL
 from perceptrons.studies.emofm_ctr.experiments import (
+    PREDICT_BATCH,
     build_model,
     evaluate_model,
     oracle_metrics,
     repetition_data,
-    train_model,
 )
 from perceptrons.train import OptimizerConfig
 
@@ -113,13 +116,22 @@ def main() -> None:
         else:
             extra = {} if name == "lr" else {"embed_std": args.embed_std}
             model = build_model(name, config, test_rows.feature_spec, config.seed, **extra)
-        fitted = train_model(model, config, train, val, config.seed)
+        fitted = fit_ctr_model(
+            model,
+            train,
+            val,
+            config.fit.replace(seed=config.seed, device=config.device),
+            batch_size=config.batch_size,
+            eval_every=config.eval_every,
+            patience=config.patience,
+            predict_batch=PREDICT_BATCH,
+        )
         metrics = evaluate_model(model, test)
         row = {
             "model": name,
             "test_auc": metrics.auc,
             "pcoc": metrics.pcoc,
-            "val_auc": fitted.val_auc,
+            "val_auc": fitted.best_auc,
             "best_step": fitted.best_step,
             "steps": fitted.steps,
             "seconds": round(fitted.seconds, 1),

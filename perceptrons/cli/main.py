@@ -45,7 +45,7 @@ from perceptrons.config import Config, ConfigError, field_docs, field_types, par
 from perceptrons.registry import MODELS, STUDIES, Entry
 from perceptrons.studies.base import BUDGETS, Study
 
-__all__ = ["main"]
+__all__ = ["field_type", "main"]
 
 
 class UsageError(Exception):
@@ -99,7 +99,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 # ------------------------------------------------------------------------- helpers
-def _field_type(config_cls: type[Config], path: str) -> Any:
+def field_type(config_cls: type[Config], path: str) -> Any:
     """Type annotation of dotted field ``path`` of ``config_cls`` (ConfigError if unknown)."""
     head, _, rest = path.partition(".")
     hints = field_types(config_cls)
@@ -112,7 +112,7 @@ def _field_type(config_cls: type[Config], path: str) -> Any:
     if rest:
         if not (isinstance(tp, type) and issubclass(tp, Config)):
             raise ConfigError(f"{head}: is not a nested config, cannot set {path!r}")
-        return _field_type(tp, rest)
+        return field_type(tp, rest)
     return tp
 
 
@@ -123,7 +123,7 @@ def _parse_overrides(study: Study, items: Sequence[str]) -> list[tuple[str, Any]
         if not sep or not key:
             raise UsageError(f"--set {item!r}: expected FIELD=VALUE")
         try:
-            tp = _field_type(study.config, key.strip())
+            tp = field_type(study.config, key.strip())
             value = parse_value(text, tp, key.strip())
         except ConfigError as err:
             raise UsageError(f"--set {item!r} for study {study.name!r}: {err}") from None

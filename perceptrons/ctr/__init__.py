@@ -21,9 +21,14 @@ A CTR practitioner's whole job is in this folder (the layout rule of ``docs/arch
 * `perceptrons.ctr.models`: the registered models ``lr``, ``fm``, ``dnn``, ``deepfm``,
   ``dcnv2``, ``autoint`` and ``emofm`` (a reconstruction) and `CTRStep`, the `fit` step.
 * `perceptrons.ctr.metrics`: AUC, log loss, PCOC, per-type AUC.
+* `perceptrons.ctr.pipeline`: the end-to-end pipeline. `CTRTrainConfig` (data, encoder,
+  model, training loop), `train` (read -> infer schema -> fit encoder -> encode -> train ->
+  validate -> save a model folder), `evaluate`, `predict`, `load`, `save`, and
+  `fit_ctr_model`, the one CTR training protocol (`fit` + `CTRStep`, validation AUC, early
+  stopping, best weights restored) on encoded tensors.
 
-The command line (``perceptrons ctr train|evaluate|predict``) and the ``emofm-ctr`` study are
-built on these.
+The command line (``perceptrons ctr train|evaluate|predict``), the ``emofm-ctr`` study and
+``benchmarks/ctr_protocol.py`` call the pipeline.
 """
 
 from perceptrons.ctr.features import (
@@ -65,6 +70,19 @@ from perceptrons.ctr.io.schema import (
     cvr_schema,
 )
 from perceptrons.ctr.metrics import auc, ctr_metrics, logloss, pcoc, per_type_auc
+from perceptrons.ctr.pipeline import (
+    CTRFitResult,
+    CTRTrainConfig,
+    ModelDirError,
+    TrainedCTR,
+    evaluate,
+    fit_ctr_model,
+    load,
+    model_logits,
+    predict,
+    save,
+    train,
+)
 from perceptrons.ctr.synthetic import (
     SyntheticCTRConfig,
     SyntheticCTRData,
@@ -83,34 +101,45 @@ __all__ = [
     "PAD_ID",
     "CTRBatch",
     "CTRDataError",
-    "CTRFeatures",
-    "CTRInput",
     "CTREncoder",
+    "CTRFeatures",
+    "CTRFitResult",
+    "CTRInput",
     "CTRSchema",
+    "CTRTrainConfig",
     "ColumnReport",
     "EncoderConfig",
     "MalformedRowError",
+    "ModelDirError",
     "RawChunk",
     "ReadStats",
     "SchemaInference",
     "SyntheticCTRConfig",
     "SyntheticCTRData",
     "SyntheticCTRTask",
+    "TrainedCTR",
     "as_ctr_input",
     "auc",
     "criteo_schema",
     "ctr_metrics",
     "cvr_schema",
     "encode_file",
+    "evaluate",
+    "fit_ctr_model",
     "fit_encoder",
     "hash_id",
     "infer_schema",
     "iter_chunks",
     "iter_encoded",
+    "load",
     "logloss",
+    "model_logits",
     "pcoc",
     "per_type_auc",
+    "predict",
     "print_schema_inference",
     "read_file",
+    "save",
     "synthetic_ctr",
+    "train",
 ]

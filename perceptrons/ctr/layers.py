@@ -48,6 +48,12 @@ class FieldEmbedding(nn.Module):
         embed_dim: ``k``; 0 builds no vector tables (a first-order-only model).
         first_order: Build the first-order weights and bias.
         embed_std: Standard deviation of the normal initial embeddings.
+        sparse: Build both tables as ``nn.Embedding(sparse=True)``: their gradients are sparse
+            COO tensors holding only the rows the batch looked up (multi-valued fields pooled
+            by ``F.embedding_bag(mode="mean")``, PAD positions left out of the gradient), so
+            that `torch.optim.SparseAdam` / `torch.optim.Adagrad` update only those rows
+            (``OptimizerConfig(embedding_optimizer=...)``). The outputs equal the dense
+            layer's up to rounding.
         device: Device of the parameters.
         dtype: Floating dtype of the parameters.
         generator: Generator the initial embeddings are drawn from.
@@ -70,6 +76,7 @@ class FieldEmbedding(nn.Module):
         *,
         first_order: bool = True,
         embed_std: float = 0.01,
+        sparse: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
         generator: torch.Generator | None = None,
@@ -79,7 +86,7 @@ class FieldEmbedding(nn.Module):
             raise ValueError(f"embed_dim: expected an int >= 0, got {embed_dim}")
         if embed_dim == 0 and not first_order:
             raise ValueError("embed_dim: 0 together with first_order=False embeds nothing")
-        self.features, self.embed_dim = features, embed_dim
+        self.features, self.embed_dim, self.sparse = features, embed_dim, sparse
         cards = features.categorical_cardinalities + features.multi_valued_cardinalities
         self.offsets = [0, *torch.tensor(cards, dtype=torch.long).cumsum(0).tolist()[:-1]]
         total = sum(cards)
@@ -88,7 +95,7 @@ class FieldEmbedding(nn.Module):
         self.weights = self.numeric_weights = self.bias = None
         if embed_dim:
             if total:
-                self.embedding = nn.Embedding(total, embed_dim, **kw)
+                self.embedding = nn.Embedding(total, embed_dim, sparse=sparse, **kw)
                 nn.init.normal_(self.embedding.weight, std=embed_std, generator=generator)
             if features.num_numeric:
                 self.numeric_vectors = nn.Parameter(
@@ -97,7 +104,7 @@ class FieldEmbedding(nn.Module):
                 nn.init.normal_(self.numeric_vectors, std=embed_std, generator=generator)
         if first_order:
             if total:
-                self.weights = nn.Embedding(total, 1, **kw)
+                self.weights = nn.Embedding(total, 1, sparse=sparse, **kw)
                 nn.init.zeros_(self.weights.weight)
             if features.num_numeric:
                 self.numeric_weights = nn.Parameter(torch.zeros(features.num_numeric, **kw))
@@ -116,10 +123,56 @@ class FieldEmbedding(nn.Module):
             offsets = torch.tensor(self.offsets[:c], device=x.categorical.device)
             parts.append(table(x.categorical + offsets))
         for j, ids in enumerate(x.multi_ids):
+            if table.sparse:
+                parts.append(self._bag_mean(table, ids, self.offsets[c + j]).unsqueeze(1))
+                continue
             mask = (ids != PAD_ID).unsqueeze(-1).to(table.weight.dtype)  # (b, L, 1)
             vectors = table(ids + self.offsets[c + j]) * mask
             parts.append((vectors.sum(1) / mask.sum(1).clamp_min(1.0)).unsqueeze(1))
         return torch.cat(parts, dim=1)
+
+    @staticmethod
+    def _bag_mean(table: nn.Embedding, ids: Tensor, offset: int) -> Tensor:
+        """Mean of the rows of the non-PAD ``ids`` (b, L) of one field: (b, d), zeros for an
+        empty list. PAD positions point at row 0, which ``padding_idx=0`` leaves out of the mean
+        and of the (sparse) gradient; row 0 is a PAD id (the first field's), never a value."""
+        if ids.shape[1] == 0:
+            return table.weight.new_zeros(ids.shape[0], table.weight.shape[1])
+        rows = torch.where(ids == PAD_ID, 0, ids + offset)
+        return F.embedding_bag(rows, table.weight, mode="mean", sparse=True, padding_idx=0)
+
+    def looked_up_rows(self, x: CTRInput) -> Tensor:
+        """The distinct table rows the batch ``x`` looks up: sorted int64 ``(R,)``.
+
+        Categorical ids and the non-PAD multi-valued ids, each shifted by its field's offset
+        (the rows a sparse gradient of ``x`` touches)."""
+        c = self.features.num_categorical
+        device = x.categorical.device
+        parts = [torch.zeros(0, dtype=torch.long, device=device)]
+        if c:
+            offsets = torch.tensor(self.offsets[:c], device=device)
+            parts.append((x.categorical + offsets).flatten())
+        for j, ids in enumerate(x.multi_ids):
+            parts.append((ids + self.offsets[c + j])[ids != PAD_ID])
+        return torch.unique(torch.cat(parts))
+
+    def squared_row_norms(self, x: CTRInput) -> Tensor:
+        """``sum_r (||V[r]||^2 + w[r]^2)`` over the `looked_up_rows` ``r`` of ``x``: a scalar.
+
+        ``V`` is `embedding`, ``w`` the first-order `weights` (each where built; the numeric
+        vectors are dense parameters, not included). The rows are looked up with the layer's
+        gradient layout, so the penalty keeps a sparse layer's gradients sparse
+        (`CTRStep.embedding_l2`)."""
+        rows = self.looked_up_rows(x)
+        total = None
+        for table in (self.embedding, self.weights):
+            if table is not None:
+                term = F.embedding(rows, table.weight, sparse=table.sparse).pow(2).sum()
+                total = term if total is None else total + term
+        if total is None:
+            reference = next(self.parameters())
+            return reference.new_zeros(())
+        return total
 
     def forward(self, x: CTRInput) -> Tensor:
         """Field embeddings ``(b, F, k)`` of a validated `CTRInput` (see `as_ctr_input`)."""

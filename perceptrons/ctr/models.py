@@ -98,11 +98,17 @@ class CTRModelConfig(Config):
             is a tiny 5-field example with every kind of field.
         embed_dim: Embedding size k (reczoo/BARS uses 10, the reczoo CVR baseline 64).
         embed_std: Standard deviation of the initial embeddings.
+        sparse_embeddings: Build the embedding tables as ``nn.Embedding(sparse=True)``
+            (`FieldEmbedding`'s ``sparse``): a step's gradient holds only the batch's rows, so
+            with ``OptimizerConfig(embedding_optimizer="sparse_adam")`` (or ``"adagrad"``) the
+            step time no longer grows with the vocabulary. Dense Adam/AdamW cannot apply sparse
+            gradients (`make_optimizer` says so); L2 on the rows: ``CTRStep(embedding_l2=)``.
     """
 
     features: CTRFeatures = CTRFeatures()
     embed_dim: int = 16
     embed_std: float = 0.01
+    sparse_embeddings: bool = False
 
     def validate(self) -> None:
         require(self.embed_dim >= 1, "embed_dim", "must be >= 1", self.embed_dim)
@@ -292,6 +298,7 @@ class CTRModel(nn.Module):
             config.embed_dim if embed else 0,
             first_order=first_order,
             embed_std=config.embed_std,
+            sparse=config.sparse_embeddings,
             generator=generator,
         )
 
@@ -691,22 +698,59 @@ class CTRStep:
     on rows of known type (our reconstruction: masked multi-task BCE, lambda CE for the AM, BCE
     of the test-time path).
 
+    With ``embedding_l2 = lambda > 0`` the loss gains ``lambda * sum_r (||V[r]||^2 + w[r]^2)``
+    over the distinct table rows ``r`` the batch looks up (`FieldEmbedding.looked_up_rows`;
+    ``V`` the embedding table, ``w`` the first-order weights), returned as the metric
+    ``"embedding_l2"``. FuxiCTR's ``embedding_regularizer`` (``(lambda / 2) ||V||^2``) and
+    DeepCTR-Torch's ``l2_reg_embedding`` (``lambda ||V||^2``) put the penalty on the whole
+    tables, whose dense gradient would touch every row at every step; this one has the same
+    gradient ``2 lambda V[r]`` as DeepCTR-Torch's on the batch's rows and none elsewhere, so
+    it stays sparse with ``sparse_embeddings=True``. It is the only decay of the tables under
+    ``OptimizerConfig(embedding_optimizer=...)`` (SparseAdam has none); the dense parameters
+    keep ``OptimizerConfig.weight_decay``.
+
     Attributes:
         type_loss_weight: lambda of the AM's cross-entropy (our range: 0.1-1).
         head_loss_weight: Weight of the true type head's BCE.
         member_loss_weight: Weight of the ensemble members' BCE.
+        embedding_l2: lambda of the L2 penalty on the looked-up embedding rows (0: none).
 
     Returns (from ``__call__``): ``{"loss", "bce"}`` plus ``"head_bce"``, ``"member_bce"``,
-    ``"type_loss"`` and ``"type_accuracy"`` when they apply; scalars.
+    ``"type_loss"``, ``"type_accuracy"`` and ``"embedding_l2"`` when they apply; scalars.
     """
 
     type_loss_weight: float = 0.5
     head_loss_weight: float = 1.0
     member_loss_weight: float = 0.5
+    embedding_l2: float = 0.0
+
+    def __post_init__(self) -> None:
+        require(
+            math.isfinite(self.embedding_l2) and self.embedding_l2 >= 0,
+            "embedding_l2",
+            "must be finite and >= 0",
+            self.embedding_l2,
+        )
 
     def __call__(self, model: nn.Module, batch: Any) -> dict[str, Tensor]:
         inputs, labels, types = _split_batch(batch)
-        out = model(inputs)
+        embedding = getattr(model, "embedding", None)
+        if self.embedding_l2 and not isinstance(embedding, FieldEmbedding):
+            raise TypeError(
+                f"embedding_l2: needs a CTR model with a FieldEmbedding `.embedding`, got "
+                f"{type(model).__name__}"
+            )
+        out = self._task_losses(model(inputs), labels, types)
+        if self.embedding_l2:
+            assert isinstance(embedding, FieldEmbedding)
+            x = as_ctr_input(inputs, embedding.features)
+            penalty = self.embedding_l2 * embedding.squared_row_norms(x)
+            out["loss"] = out["loss"] + penalty
+            out["embedding_l2"] = penalty.detach()
+        return out
+
+    def _task_losses(self, out: Any, labels: Tensor, types: Tensor | None) -> dict[str, Tensor]:
+        """BCE (+ EMOFM's auxiliary losses) of the model output ``out``."""
         if isinstance(out, Tensor):
             bce = F.binary_cross_entropy_with_logits(out, labels.to(out.dtype))
             return {"loss": bce, "bce": bce.detach()}

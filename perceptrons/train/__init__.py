@@ -4,7 +4,7 @@ Layering: this package imports only `perceptrons.config` and `perceptrons.io` (p
 numpy, rich and the standard library).
 """
 
-from perceptrons.train.callbacks import Callback, EarlyStopping, Evaluator
+from perceptrons.train.callbacks import Callback, EarlyStopping, Evaluator, RestoreBest
 from perceptrons.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from perceptrons.train.config import FitConfig, OptimizerConfig, ScheduleConfig
 from perceptrons.train.loop import fit
@@ -18,6 +18,7 @@ __all__ = [
     "FitConfig",
     "FitResult",
     "OptimizerConfig",
+    "RestoreBest",
     "ScheduleConfig",
     "Step",
     "TrainState",

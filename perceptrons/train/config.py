@@ -29,6 +29,21 @@ class OptimizerConfig(Config):
             parameters on CPU or CUDA) instead of the default multi-tensor one. Same update up
             to rounding; faster when the parameters are large (e.g. CTR embedding tables: 23
             ms -> 3 ms per step for 3.3M parameters on one CPU thread). Ignored by sgd.
+        embedding_optimizer: Optimiser of the model's sparse embedding tables (the weights of
+            its ``nn.Embedding``/``nn.EmbeddingBag`` modules built with ``sparse=True``, e.g.
+            a CTR model with ``sparse_embeddings=True``): ``"same"`` (one optimiser ``name``
+            over every parameter; sparse tables then need plain sgd), ``"sparse_adam"``
+            (`torch.optim.SparseAdam`, run by its row-wise subclass `RowSparseAdam`, with
+            ``betas`` and ``eps``: Adam's moments updated and applied only on the rows of the
+            batch; torch adds ``eps`` to the uncorrected ``sqrt(v)``, which is Adam with
+            ``eps / sqrt(1 - beta2^t)``) or ``"adagrad"`` (`torch.optim.Adagrad` with torch's
+            defaults besides the learning rate, updated only on the rows of the batch). With
+            either, ``name`` optimises the other (dense) parameters, and the tables' update
+            costs O(rows of the batch) instead of O(rows of the table). Neither has weight
+            decay: ``weight_decay`` acts on the dense parameters only; an L2 penalty on the
+            looked-up rows is ``CTRStep(embedding_l2=...)``.
+        embedding_lr: Base learning rate of the embedding optimiser (None: ``lr``); scaled by
+            the same schedule. Only with ``embedding_optimizer != "same"``.
     """
 
     name: Literal["sgd", "adam", "adamw"] = "adamw"
@@ -38,9 +53,25 @@ class OptimizerConfig(Config):
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
     fused: bool = False
+    embedding_optimizer: Literal["same", "sparse_adam", "adagrad"] = "same"
+    embedding_lr: float | None = None
 
     def validate(self) -> None:
         require(math.isfinite(self.lr) and self.lr > 0, "lr", "must be finite and > 0", self.lr)
+        if self.embedding_lr is not None:
+            require(
+                math.isfinite(self.embedding_lr) and self.embedding_lr > 0,
+                "embedding_lr",
+                "must be finite and > 0 (or None: lr)",
+                self.embedding_lr,
+            )
+            require(
+                self.embedding_optimizer != "same",
+                "embedding_lr",
+                "is only used with embedding_optimizer 'sparse_adam' or 'adagrad' (it is "
+                "'same'); leave it None",
+                self.embedding_lr,
+            )
         require(
             math.isfinite(self.weight_decay) and self.weight_decay >= 0,
             "weight_decay",
@@ -114,7 +145,13 @@ class FitConfig(Config):
         checkpoint_every: Save a resumable checkpoint every this many steps and at the end
             (None: no checkpoints). Needs ``out_dir`` and data with ``state_dict``.
         keep_checkpoints: Number of newest checkpoints kept on disk.
-        progress: Show a progress bar (only on a terminal and when the ``CI`` variable is unset).
+        progress: Show progress: a rich bar when stdout is a terminal and the ``CI`` variable
+            is unset; otherwise (CI, pipes, files) a line on stderr every ``progress_every``
+            steps with step/total, steps/s, rows/s (rows counted from the first tensor of each
+            batch), the latest logged loss, elapsed time and ETA. False: nothing is printed.
+        progress_every: Steps between two progress lines on stderr (None: the smallest
+            multiple of ``log_every`` that gives at most about 20 lines per run). Unused by
+            the terminal bar.
         seed: Seed of the torch random generator (dropout, sampling in the step) of a fresh run.
         device: Torch device the model and every batch are moved to, e.g. ``"cpu"``,
             ``"cuda:0"``.
@@ -129,6 +166,7 @@ class FitConfig(Config):
     checkpoint_every: int | None = None
     keep_checkpoints: int = 2
     progress: bool = True
+    progress_every: int | None = None
     seed: int = 0
     device: str = "cpu"
 
@@ -161,6 +199,13 @@ class FitConfig(Config):
         require(
             self.keep_checkpoints >= 1, "keep_checkpoints", "must be >= 1", self.keep_checkpoints
         )
+        if self.progress_every is not None:
+            require(
+                self.progress_every >= 1,
+                "progress_every",
+                "must be >= 1 (or None)",
+                self.progress_every,
+            )
         try:
             torch.device(self.device)
         except (RuntimeError, ValueError):

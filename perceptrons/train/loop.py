@@ -12,6 +12,12 @@ Order of events in one step ``t -> t + 1``::
 Everything a later step depends on (weights, optimiser and scheduler state, data position,
 callback state, torch/numpy/python RNG states, the open log window) is in the checkpoint,
 which makes a killed and resumed run bit-identical to an uninterrupted one on CPU.
+
+The optimiser is ``make_optimizer(model, config.optimizer)``: with
+``OptimizerConfig.embedding_optimizer`` set, a `CombinedOptimizer` of the dense optimiser and
+SparseAdam/Adagrad over the model's sparse embedding tables, scheduled and checkpointed as one
+optimiser; clipping (`clip_grad_norm`) counts and scales sparse gradients too. Progress: a
+rich bar on a terminal, else a line on stderr every ``progress_every`` steps (`open_progress`).
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from perceptrons.config import differences
+from perceptrons.config import MISSING, differences
 from perceptrons.io import load_json
 from perceptrons.train.callbacks import Callback
 from perceptrons.train.checkpoint import (
@@ -43,14 +49,28 @@ from perceptrons.train.checkpoint import (
     truncate_metrics,
 )
 from perceptrons.train.config import FitConfig
-from perceptrons.train.optim import make_optimizer, make_scheduler
-from perceptrons.train.progress import ProgressBar, progress_enabled
+from perceptrons.train.optim import clip_grad_norm, make_optimizer, make_scheduler
+from perceptrons.train.progress import (
+    ProgressBar,
+    ProgressLines,
+    batch_rows,
+    default_progress_every,
+    open_progress,
+)
 from perceptrons.train.state import FitResult, Step, TrainState
 
 __all__ = ["RESUMABLE_FIELDS", "fit"]
 
 RESUMABLE_FIELDS = frozenset(
-    {"max_steps", "max_epochs", "progress", "log_every", "keep_checkpoints", "checkpoint_every"}
+    {
+        "max_steps",
+        "max_epochs",
+        "progress",
+        "progress_every",
+        "log_every",
+        "keep_checkpoints",
+        "checkpoint_every",
+    }
 )
 """`FitConfig` fields that may differ when a run resumes: they extend or present the run. Any
 other difference from the checkpoint's config makes `fit` refuse to resume."""
@@ -133,7 +153,7 @@ def _check_resumable(path: Path, config: FitConfig) -> None:
     changed = {
         k: v
         for k, v in differences(stored, config.to_dict()).items()
-        if k.split(".")[0] not in RESUMABLE_FIELDS
+        if k.split(".")[0] not in RESUMABLE_FIELDS and not _added_at_default(config, k, v)
     }
     if changed:
         lines = "; ".join(f"{k}: {old!r} -> {new!r}" for k, (old, new) in changed.items())
@@ -142,6 +162,23 @@ def _check_resumable(path: Path, config: FitConfig) -> None:
             "only " + ", ".join(sorted(RESUMABLE_FIELDS)) + " may change. To start fresh, "
             "pass resume=False (deletes this out_dir's checkpoints and log) or another out_dir"
         )
+
+
+def _added_at_default(config: FitConfig, path: str, pair: tuple[Any, Any]) -> bool:
+    """Whether the difference ``pair`` at ``path`` is a field the checkpoint's (older) config
+    did not have, set to its default here: a run written before the field existed resumes."""
+    old, new = pair
+    if old != MISSING:
+        return False
+    *parents, name = path.split(".")
+    owner: Any = config
+    try:
+        for part in parents:
+            owner = getattr(owner, part)
+        default = type(owner)().to_dict()[name]
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return False
+    return new == default
 
 
 def _nonfinite_error(first: int, last: int) -> FloatingPointError:
@@ -227,7 +264,7 @@ def fit(
     device = torch.device(config.device)
     model.to(device)
     model.train()
-    optimizer = make_optimizer(model.parameters(), config.optimizer)
+    optimizer = make_optimizer(model, config.optimizer)
     scheduler = make_scheduler(optimizer, config.schedule, total_steps)
     run = _Run(
         state=TrainState(
@@ -268,9 +305,9 @@ def fit(
             out.mkdir(parents=True, exist_ok=True)
             run.state.history = truncate_metrics(out / "metrics.jsonl", run.state.step)
             run.state.metrics_file = stack.enter_context(open(out / "metrics.jsonl", "a"))
-        enabled = progress_enabled(config.progress)
+        every = config.progress_every or default_progress_every(total_steps, config.log_every)
         run.bar = stack.enter_context(
-            ProgressBar(total_steps, initial=run.state.step, enabled=enabled)
+            open_progress(config.progress, total_steps, initial=run.state.step, every=every)
         )
         for callback in callbacks:
             callback.on_fit_start(run.state)
@@ -309,7 +346,7 @@ class _Run:
     num_batches: int | None
     device: torch.device
     ckpt_root: Path | None
-    bar: ProgressBar = field(default_factory=lambda: ProgressBar(1, enabled=False))
+    bar: ProgressBar | ProgressLines = field(default_factory=lambda: ProgressBar(1, enabled=False))
     # Per-metric detached scalars of the steps since the last train record.
     window: dict[str, list[Tensor]] = field(default_factory=dict)
     last_lr: float | None = None
@@ -326,6 +363,7 @@ class _Run:
             config.checkpoint_every,
         )
         check_each_step = self.device.type == "cpu"  # elsewhere: once per log, no sync per step
+        count_rows = bar.counts_rows
         group = optimizer.param_groups[0]
         iterator = iter(self.data)
         while state.step < self.total_steps and not state.should_stop:
@@ -347,7 +385,7 @@ class _Run:
                 raise _nonfinite_error(n, n)
             loss.backward()
             if clip is not None:
-                norm = torch.nn.utils.clip_grad_norm_(params, clip)
+                norm = clip_grad_norm(params, clip)  # sparse gradients too
                 window.setdefault("grad_norm", []).append(norm.detach())
             self.last_lr = group["lr"]
             optimizer.step()
@@ -357,6 +395,8 @@ class _Run:
                 state.epoch = n / self.num_batches
             for name, value in out.items():
                 window.setdefault(name, []).append(_scalar(name, value, n))
+            if count_rows:
+                bar.add_rows(batch_rows(batch))
             if n % log_every == 0:
                 self.log_window()
             else:

@@ -14,7 +14,7 @@ from perceptrons.cli.main import main
 from perceptrons.ctr import SyntheticCTRConfig, SyntheticCTRTask
 from perceptrons.ctr.metrics import auc
 
-MODEL_FILES = {"ctr.json", "encoder.json", "model.json", "model.safetensors"}
+MODEL_FILES = {"ctr.json", "encoder.json", "model.json", "model.safetensors", "train_config.json"}
 # small, learnable: few fields of low cardinality
 TASK = SyntheticCTRTask(
     SyntheticCTRConfig(
@@ -231,7 +231,7 @@ def test_skip_bad_rows_counts_them(lr_cvr, files, tmp_path, capsys):
         (("--model", "nope"), "--model 'nope': not a CTR model (valid: autoint"),
         (("--model", "mlp"), "not a CTR model"),
         (("--model", "lr", "--out-parent-missing"), "does not exist"),
-        (("--model", "lr", "--label", "x"), "--label: not used by --format cvr"),
+        (("--model", "lr", "--label", "x"), "label: is not used by format 'cvr'"),
         (("--model", "lr", "--epochs", "0"), "expected an integer >= 1"),
     ],
 )
@@ -289,3 +289,111 @@ def test_single_class_validation_keeps_the_model_with_auc_null(files, tmp_path, 
     assert "warning" in err and (out / "model.safetensors").exists()
     code, _, err = run(capsys, "evaluate", "--model-dir", out, "--data", valid)
     assert code == 1 and "AUC needs both classes" in err
+
+
+def report_or_progress_free(err: str) -> bool:
+    """Whether stderr holds nothing but the schema inference report."""
+    return all(line.startswith(("perceptrons: schema of", "  ")) for line in err.splitlines())
+
+
+def test_set_config_and_quiet(files, tmp_path, capsys):
+    first = tmp_path / "first"
+    code, out, err = run(
+        capsys, "train", "--train", files / "train.cvr", "--valid", files / "test.cvr",
+        "--format", "cvr", "--model", "dnn", "--batch-size", "256", "--quiet",
+        "--set", "model.embed_dim=4", "--set", "model.hidden_features=8,4",
+        "--set", "fit.max_epochs=1", "--set", "fit.optimizer.name=adam", "--set", "eval_every=5",
+        "--out", first,
+    )  # fmt: skip
+    assert code == 0, err
+    assert report_or_progress_free(err), err
+    metrics = json.loads(out)
+    assert metrics["model"] == "dnn" and metrics["steps"] == 12
+    saved = json.loads((first / "train_config.json").read_text())["params"]
+    assert saved["model_name"] == "dnn" and saved["batch_size"] == 256
+    assert saved["model"]["params"]["embed_dim"] == 4
+    assert saved["model"]["params"]["hidden_features"] == [8, 4]
+    assert saved["fit"]["params"]["max_epochs"] == 1 and saved["eval_every"] == 5
+    assert saved["fit"]["params"]["optimizer"]["params"]["name"] == "adam"
+    assert saved["model"]["params"]["features"]["params"]["num_types"] == 3  # the data's
+
+    # the saved config again, with a flag and a --set on top: only those change
+    second = tmp_path / "second"
+    code, out, err = run(
+        capsys, "train", "--config", first / "train_config.json", "--seed", "3",
+        "--set", "model.embed_dim=6", "--quiet", "--out", second,
+    )  # fmt: skip
+    assert code == 0, err
+    again = json.loads((second / "train_config.json").read_text())["params"]
+    assert again["seed"] == 3 and again["fit"]["params"]["seed"] == 3
+    assert again["model"]["params"]["embed_dim"] == 6
+    for key in ("seed", "fit", "model"):
+        saved.pop(key), again.pop(key)
+    assert again == saved
+    # --model with another model starts from that model's defaults
+    third = tmp_path / "third"
+    code, out, err = run(
+        capsys, "train", "--config", first / "train_config.json", "--model", "lr", "--quiet",
+        "--out", third,
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads((third / "train_config.json").read_text())["params"]["model_name"] == "lr"
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("--set", "nope=1"), "'nope=1': nope: unknown field of CTRTrainConfig; valid fields: "),
+        (
+            ("--set", "model.nope=1"),
+            "model.nope: unknown field of LRConfig; valid fields: features, embed_dim, embed_std",
+        ),
+        (("--set", "fit.optimizer.nope=1"), "fit.optimizer.nope: unknown field of OptimizerCon"),
+        (("--set", "batch_size=many"), "batch_size: expected int, got 'many'"),
+        (("--set", "batch_size"), "expected FIELD=VALUE"),
+        (("--set", "model.features=1"), "is a nested config"),
+        (("--set", "fit.checkpoint_every=2"), "checkpoints need --run-dir DIR"),
+        (("--config", "missing.json"), "--config missing.json: no such file"),
+    ],
+)
+def test_set_and_config_usage_errors_exit_2(files, tmp_path, capsys, args, expected):
+    out = tmp_path / "model"
+    code, stdout, err = run(
+        capsys, "train", "--train", files / "train.cvr", "--format", "cvr", "--model", "lr",
+        *args, "--out", out,
+    )  # fmt: skip
+    assert code == 2 and stdout == ""
+    assert expected in one_line_error(err)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_without_config_the_data_flags_are_required(files, tmp_path, capsys):
+    code, _, err = run(capsys, "train", "--model", "lr", "--out", tmp_path / "m")
+    assert code == 2
+    assert "required: --train, --format (or --config FILE)" in one_line_error(err)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"type": "CTRTrainConfig", "params": {"batch_size": "x"}}')
+    code, _, err = run(capsys, "train", "--config", bad, "--out", tmp_path / "m")
+    assert code == 2 and "batch_size: expected int" in one_line_error(err)
+
+
+def test_run_dir_holds_the_log_and_resumable_checkpoints(files, tmp_path, capsys):
+    args = (
+        "train", "--train", files / "train.cvr", "--format", "cvr", "--model", "lr",
+        "--epochs", "1", "--batch-size", "256", "--quiet", "--run-dir", tmp_path / "run",
+        "--set", "fit.checkpoint_every=5", "--set", "eval_every=4",
+    )  # fmt: skip
+    code, out, err = run(capsys, *args, "--out", tmp_path / "a")
+    assert code == 0, err
+    assert (tmp_path / "run" / "metrics.jsonl").is_file()
+    assert (
+        sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())[-1] == "step_00000011"
+    )
+    assert any((tmp_path / "run" / "restore_best").iterdir())
+    code, again, err = run(capsys, *args, "--out", tmp_path / "b")  # resumes the finished run
+    assert code == 0, err
+    strip = lambda line: {k: v for k, v in json.loads(line).items() if k != "seconds"}  # noqa: E731
+    assert strip(again) == strip(out)
+    assert (tmp_path / "a" / "model.safetensors").read_bytes() == (
+        tmp_path / "b" / "model.safetensors"
+    ).read_bytes()

@@ -15,7 +15,15 @@ from perceptrons.ctr.metrics import auc
 from perceptrons.ctr.models import CTRStep, EMOFMConfig, type_known_logits
 from perceptrons.data.loader import TensorLoader
 from perceptrons.registry import create_model
-from perceptrons.train import FitConfig, OptimizerConfig, fit
+from perceptrons.train import (
+    Callback,
+    FitConfig,
+    OptimizerConfig,
+    ScheduleConfig,
+    TrainState,
+    fit,
+    make_optimizer,
+)
 
 CTR_MODELS = ("lr", "fm", "dnn", "deepfm", "dcnv2", "autoint", "emofm")
 
@@ -242,3 +250,240 @@ def test_emofm_trains_and_float64(small_task: SyntheticCTRTask) -> None:
     with torch.no_grad():
         out64 = model.double().eval()(batch)
     assert out64["logits"].dtype == torch.float64 and torch.isfinite(out64["logits"]).all()
+
+
+# ------------------------------------------------------------------ sparse embedding updates
+def _features(cards: tuple[int, ...] = (10, 8), multi: tuple[int, ...] = (7,)) -> CTRFeatures:
+    return CTRFeatures(
+        categorical_fields=tuple(f"c{i}" for i in range(len(cards))),
+        categorical_cardinalities=cards,
+        numeric_fields=("x",),
+        multi_valued_fields=tuple(f"m{j}" for j in range(len(multi))),
+        multi_valued_cardinalities=multi,
+        num_types=0,
+    )
+
+
+def _rows(features: CTRFeatures, b: int, seed: int) -> CTRInput:
+    """Random rows with PAD-padded multi-valued lists (1-3 ids of 4) and repeated ids."""
+    g = torch.Generator().manual_seed(seed)
+    cat = torch.stack(
+        [torch.randint(1, c, (b,), generator=g) for c in features.categorical_cardinalities], 1
+    )
+    cat[0] = cat[-1]
+    multi, lengths = [], []
+    for c in features.multi_valued_cardinalities:
+        length = torch.randint(1, 4, (b,), generator=g)
+        ids = torch.randint(1, c, (b, 4), generator=g).masked_fill(
+            torch.arange(4) >= length[:, None], 0
+        )
+        multi.append(ids)
+        lengths.append(length)
+    numeric = torch.randn(b, features.num_numeric, generator=g)
+    return CTRInput(cat, numeric, tuple(multi), torch.stack(lengths, 1))
+
+
+def _distinct_rows(features: CTRFeatures, x: CTRInput) -> torch.Tensor:
+    """Table rows of the batch, by hand: field offset + id, PAD positions left out."""
+    cards = features.categorical_cardinalities + features.multi_valued_cardinalities
+    offsets = [sum(cards[:i]) for i in range(len(cards))]
+    found = {
+        offsets[i] + int(v) for i in range(features.num_categorical) for v in x.categorical[:, i]
+    }
+    for j, ids in enumerate(x.multi_ids):
+        found |= {offsets[features.num_categorical + j] + int(v) for v in ids.flatten() if v != 0}
+    return torch.tensor(sorted(found))
+
+
+def test_sparse_field_embedding_has_the_dense_values_and_sparse_gradients() -> None:
+    features = _features()
+    dense = FieldEmbedding(features, 4, generator=torch.Generator().manual_seed(0))
+    sparse = FieldEmbedding(features, 4, sparse=True, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for emb in (dense, sparse):
+            emb.weights.weight.copy_(torch.linspace(-1, 1, emb.weights.weight.shape[0])[:, None])
+    x = _rows(features, 6, seed=1)
+    e_dense, e_sparse = dense(x), sparse(x)
+    torch.testing.assert_close(e_sparse, e_dense, rtol=0, atol=1e-7)
+    torch.testing.assert_close(sparse.first_order(x), dense.first_order(x), rtol=0, atol=1e-6)
+    (e_dense.pow(2).sum() + dense.first_order(x).sum()).backward()
+    (e_sparse.pow(2).sum() + sparse.first_order(x).sum()).backward()
+    for name in ("embedding", "weights"):
+        grad = getattr(sparse, name).weight.grad
+        assert grad.is_sparse, name
+        # only the batch's rows are in the gradient: PAD positions are not
+        assert torch.equal(torch.unique(grad._indices()), _distinct_rows(features, x)), name
+        expected = getattr(dense, name).weight.grad
+        torch.testing.assert_close(grad.to_dense(), expected, rtol=0, atol=1e-6)
+    assert torch.equal(sparse.looked_up_rows(x), _distinct_rows(features, x))
+
+
+@pytest.mark.parametrize("name", CTR_MODELS)
+def test_sparse_embeddings_config_builds_sparse_tables(name: str) -> None:
+    model = create_model(name, seed=0, sparse_embeddings=True)
+    reference = create_model(name, seed=0)
+    tables = [m for m in model.modules() if isinstance(m, torch.nn.Embedding)]
+    assert tables and all(t.sparse for t in tables)
+    x = model.example_input(5, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        torch.testing.assert_close(_logits(model(x)), _logits(reference(x)), rtol=0, atol=1e-6)
+    _logits(model(x)).sum().backward()
+    assert all(t.weight.grad.is_sparse for t in tables)
+
+
+def _fit_one_step(sparse: bool, data, features: CTRFeatures):
+    model = create_model("deepfm", seed=0, features=features, sparse_embeddings=sparse).double()
+    before = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    # torch's SparseAdam adds eps to the uncorrected sqrt(v): Adam's step with eps scaled by
+    # 1 / sqrt(1 - beta2^t), which matters for gradients of the embeddings' size (~1e-7);
+    # float64, so that the first step, lr * g / (|g| + eps), is not rounding noise where
+    # contributions to an entry cancel
+    optimizer = OptimizerConfig(
+        name="adam", lr=0.01, eps=1e-16, embedding_optimizer="sparse_adam" if sparse else "same"
+    )
+    loader = TensorLoader(data.to_batch().to_tensors(), batch_size=32, shuffle=False)
+    fit(model, CTRStep(), loader, FitConfig(max_steps=1, optimizer=optimizer, progress=False))
+    return model, before
+
+
+def test_sparse_adam_first_step_matches_dense_adam(small_task: SyntheticCTRTask) -> None:
+    data = small_task.sample(32, seed=4)
+    features = data.feature_spec
+    dense, _ = _fit_one_step(False, data, features)
+    sparse, before = _fit_one_step(True, data, features)
+    x = as_ctr_input(data.to_batch(), features)
+    touched = sparse.embedding.looked_up_rows(x)
+    untouched = torch.ones(
+        sum(features.categorical_cardinalities) + sum(features.multi_valued_cardinalities),
+        dtype=torch.bool,
+    )
+    untouched[touched] = False
+    assert bool(untouched.any())
+    for key, value in sparse.state_dict().items():
+        if key in ("embedding.embedding.weight", "embedding.weights.weight"):
+            assert torch.equal(value[untouched], before[key][untouched]), key
+            assert bool((value[touched] != before[key][touched]).any(1).all()), key
+            torch.testing.assert_close(
+                value[touched], dense.state_dict()[key][touched], rtol=0, atol=1e-6
+            )
+        else:
+            torch.testing.assert_close(value, dense.state_dict()[key], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("embedding_optimizer", ["sparse_adam", "adagrad"])
+def test_a_step_changes_only_the_batch_rows_of_a_1e5_row_table(embedding_optimizer: str) -> None:
+    features = _features(cards=(60_000, 30_000), multi=(10_000,))  # 10^5 table rows
+    model = create_model("fm", seed=0, features=features, sparse_embeddings=True)
+    optimizer = make_optimizer(
+        model, OptimizerConfig(name="adamw", embedding_optimizer=embedding_optimizer)
+    )
+    step = CTRStep()
+    for seed, b in enumerate((4, 32, 256)):
+        x = _rows(features, b, seed=seed)
+        labels = (torch.arange(b) % 2).float()
+        before = [
+            t.weight.detach().clone() for t in (model.embedding.embedding, model.embedding.weights)
+        ]
+        optimizer.zero_grad(set_to_none=True)
+        step(model, (x, labels))["loss"].backward()
+        optimizer.step()
+        distinct = _distinct_rows(features, x)
+        for table, old in zip(
+            (model.embedding.embedding, model.embedding.weights), before, strict=True
+        ):
+            changed = (table.weight != old).any(dim=1)
+            assert int(changed.sum()) == len(distinct)
+            assert torch.equal(changed.nonzero().flatten(), distinct)
+
+
+def test_embedding_l2_is_the_hand_computed_term(small_task: SyntheticCTRTask) -> None:
+    features = _features()
+    model = create_model("deepfm", seed=0, features=features, sparse_embeddings=True)
+    with torch.no_grad():
+        model.embedding.weights.weight.uniform_(-1, 1, generator=torch.Generator().manual_seed(2))
+    x = CTRInput(
+        categorical=torch.tensor([[3, 4], [3, 5]]),
+        numeric=torch.tensor([[0.5], [1.0]]),
+        multi_ids=(torch.tensor([[3, 6, 0], [6, 0, 0]]),),
+        multi_lengths=torch.tensor([[2], [1]]),
+    )
+    labels = torch.tensor([1.0, 0.0])
+    rows = [3, 10 + 4, 10 + 5, 18 + 3, 18 + 6]  # offsets 0, 10, 18; PAD (row 18) left out
+    V, w = model.embedding.embedding.weight.detach(), model.embedding.weights.weight.detach()
+    expected = 1e-3 * (V[rows].pow(2).sum() + w[rows].pow(2).sum())
+    out = CTRStep(embedding_l2=1e-3)(model, (x, labels))
+    torch.testing.assert_close(out["embedding_l2"], expected)
+    torch.testing.assert_close(out["loss"] - out["bce"], expected)
+    assert set(out) == {"loss", "bce", "embedding_l2"} and not out["embedding_l2"].requires_grad
+    # its gradient: 2 * lambda * V[r] on those rows only, still a sparse gradient
+    penalty = 1e-3 * model.embedding.squared_row_norms(as_ctr_input(x, features))
+    penalty.backward()
+    grad = model.embedding.embedding.weight.grad
+    assert grad.is_sparse
+    expected_grad = torch.zeros_like(V)
+    expected_grad[rows] = 2e-3 * V[rows]
+    torch.testing.assert_close(grad.to_dense(), expected_grad)
+    assert set(CTRStep()(model, (x, labels))) == {"loss", "bce"}
+    with pytest.raises(ConfigError, match=r"^embedding_l2: must be finite and >= 0"):
+        CTRStep(embedding_l2=-1.0)
+    with pytest.raises(TypeError, match="embedding_l2: needs a CTR model"):
+        CTRStep(embedding_l2=0.1)(torch.nn.Linear(2, 1), (x, labels))
+
+
+class _Interrupt(Callback):
+    def __init__(self, at: int | None) -> None:
+        self.at = at
+
+    def on_step_end(self, state: TrainState) -> None:
+        if state.step == self.at:
+            raise KeyboardInterrupt
+
+
+def _sparse_run(out_dir, data, embedding_optimizer: str, interrupt_at: int | None = None):
+    features = data.feature_spec
+    model = create_model("deepfm", seed=0, features=features, sparse_embeddings=True, dropout=0.2)
+    config = FitConfig(
+        max_steps=20,
+        log_every=3,
+        checkpoint_every=4,
+        grad_clip_norm=0.5,
+        schedule=ScheduleConfig(name="cosine", warmup_steps=3),
+        optimizer=OptimizerConfig(
+            name="adamw",
+            lr=0.01,
+            weight_decay=0.01,
+            embedding_optimizer=embedding_optimizer,
+            embedding_lr=0.05,
+        ),
+        progress=False,
+    )
+    loader = TensorLoader(data.to_batch().to_tensors(), batch_size=32, seed=3)
+    result = fit(
+        model,
+        CTRStep(embedding_l2=1e-4),
+        loader,
+        config,
+        [_Interrupt(interrupt_at)],
+        out_dir=out_dir,
+    )
+    return model, result
+
+
+@pytest.mark.parametrize("embedding_optimizer", ["sparse_adam", "adagrad"])
+@pytest.mark.parametrize("interrupt_at", [6, 11])
+def test_sparse_fit_resumes_bit_identically(
+    tmp_path, small_task: SyntheticCTRTask, embedding_optimizer: str, interrupt_at: int
+) -> None:
+    data = small_task.sample(160, seed=5)
+    reference, expected = _sparse_run(tmp_path / "ref", data, embedding_optimizer)
+    with pytest.raises(KeyboardInterrupt):
+        _sparse_run(tmp_path / "run", data, embedding_optimizer, interrupt_at)
+    model, result = _sparse_run(tmp_path / "run", data, embedding_optimizer)
+    assert result.resumed_from == (interrupt_at - 1) // 4 * 4
+    for (key, a), b in zip(
+        model.state_dict().items(), reference.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), key
+    strip = lambda h: [{k: v for k, v in r.items() if k != "time"} for r in h]  # noqa: E731
+    assert strip(result.history) == strip(expected.history)
+    assert {"grad_norm", "embedding_l2"} <= set(expected.history[-1])

@@ -1,4 +1,5 @@
-"""Optimiser factories and learning-rate schedules against their closed forms."""
+"""Optimiser factories and learning-rate schedules against their closed forms; sparse
+embedding optimisers (SparseAdam/Adagrad), `CombinedOptimizer`, sparse gradient clipping."""
 
 from __future__ import annotations
 
@@ -9,8 +10,27 @@ import pytest
 import torch
 from torch import nn
 
-from perceptrons.train import OptimizerConfig, ScheduleConfig, make_optimizer, make_scheduler
-from perceptrons.train.optim import lr_factor
+from perceptrons.config import ConfigError
+from perceptrons.data.loader import TensorLoader
+from perceptrons.train import (
+    FitConfig,
+    OptimizerConfig,
+    ScheduleConfig,
+    fit,
+    latest_checkpoint,
+    load_checkpoint,
+    make_optimizer,
+    make_scheduler,
+    save_checkpoint,
+)
+from perceptrons.train.optim import (
+    CombinedOptimizer,
+    RowSparseAdagrad,
+    RowSparseAdam,
+    clip_grad_norm,
+    lr_factor,
+    sparse_embedding_parameters,
+)
 
 
 @pytest.mark.parametrize(
@@ -134,3 +154,280 @@ def test_total_steps_must_be_positive():
     param = nn.Parameter(torch.zeros(()))
     with pytest.raises(ValueError, match="total_steps"):
         make_scheduler(torch.optim.SGD([param], lr=1.0), ScheduleConfig(), 0)
+
+
+# ---------------------------------------------------------------------- sparse embeddings
+class _Bag(nn.Module):
+    """Mean of the rows of ``ids`` (b, L) of one table, then a linear head: (b,)."""
+
+    def __init__(self, rows: int, dim: int = 4, *, sparse: bool, seed: int = 0) -> None:
+        super().__init__()
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.table = nn.Embedding(rows, dim, sparse=sparse)
+            self.head = nn.Linear(dim, 1)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.head(self.table(ids).mean(1)).squeeze(-1)
+
+
+def _loss(model: nn.Module, ids: torch.Tensor) -> torch.Tensor:
+    target = torch.linspace(-1, 1, ids.shape[0])
+    return ((model(ids) - target) ** 2).mean()
+
+
+def _step(model: nn.Module, optimizer: torch.optim.Optimizer, ids: torch.Tensor) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    _loss(model, ids).backward()
+    optimizer.step()
+
+
+def _ids(seed: int, rows: int, batch: int = 6, width: int = 3) -> torch.Tensor:
+    return torch.randint(0, rows, (batch, width), generator=torch.Generator().manual_seed(seed))
+
+
+def test_sparse_adam_takes_adams_first_step_and_leaves_other_rows():
+    dense, sparse = _Bag(20, sparse=False), _Bag(20, sparse=True)
+    before = sparse.table.weight.detach().clone()
+    adam = make_optimizer(dense, OptimizerConfig(name="adam", lr=0.01))
+    combined = make_optimizer(
+        sparse, OptimizerConfig(name="adam", lr=0.01, embedding_optimizer="sparse_adam")
+    )
+    ids = torch.tensor([[1, 3, 3], [5, 1, 7]])  # repeated ids: their gradients add up
+    _step(dense, adam, ids)
+    _step(sparse, combined, ids)
+    touched = torch.unique(ids)
+    untouched = torch.tensor([r for r in range(20) if r not in set(touched.tolist())])
+    after = sparse.table.weight.detach()
+    torch.testing.assert_close(after[touched], dense.table.weight[touched], rtol=0, atol=1e-6)
+    assert not torch.equal(after[touched], before[touched])
+    assert torch.equal(after[untouched], before[untouched])
+    for a, b in zip(dense.head.parameters(), sparse.head.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+    # a later step: dense Adam keeps moving rows with momentum, the lazy SparseAdam does not
+    ids2 = torch.tensor([[9, 9, 10]])
+    before2 = after.clone()
+    dense_before2 = dense.table.weight.detach().clone()
+    _step(dense, adam, ids2)
+    _step(sparse, combined, ids2)
+    moved = (sparse.table.weight != before2).any(1).nonzero().flatten()
+    assert moved.tolist() == [9, 10]
+    assert not torch.equal(dense.table.weight[touched], dense_before2[touched])
+
+
+def test_sparse_adagrad_equals_dense_adagrad_over_steps():
+    # Adagrad leaves a row with a zero gradient in place, so lazy and dense agree at every step
+    dense, sparse = _Bag(30, sparse=False), _Bag(30, sparse=True)
+    reference = CombinedOptimizer(
+        [
+            torch.optim.Adam(dense.head.parameters(), lr=0.01),
+            torch.optim.Adagrad(dense.table.parameters(), lr=0.1),
+        ]
+    )
+    config = OptimizerConfig(name="adam", lr=0.01, embedding_optimizer="adagrad", embedding_lr=0.1)
+    optimizer = make_optimizer(sparse, config)
+    for seed in range(4):
+        ids = _ids(seed, 30)
+        _step(dense, reference, ids)
+        _step(sparse, optimizer, ids)
+    for a, b in zip(dense.parameters(), sparse.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("embedding_optimizer", ["sparse_adam", "adagrad"])
+def test_a_step_changes_exactly_the_rows_of_the_batch(embedding_optimizer):
+    rows = 100_000
+    model = _Bag(rows, dim=8, sparse=True)
+    optimizer = make_optimizer(
+        model, OptimizerConfig(name="adamw", embedding_optimizer=embedding_optimizer)
+    )
+    for seed in range(6):  # batches of several sizes, with repeated ids
+        ids = _ids(seed, rows, batch=2 ** (seed + 2), width=1 + seed % 3)
+        ids[0, 0] = ids[-1, -1]
+        before = model.table.weight.detach().clone()
+        _step(model, optimizer, ids)
+        changed = (model.table.weight != before).any(dim=1)
+        assert int(changed.sum()) == len(torch.unique(ids))
+        assert bool(changed[torch.unique(ids)].all())
+
+
+def test_make_optimizer_splits_dense_and_sparse_parameters():
+    model = _Bag(10, sparse=True)
+    config = OptimizerConfig(
+        name="adamw", lr=0.01, weight_decay=0.1, embedding_optimizer="sparse_adam", embedding_lr=0.5
+    )
+    optimizer = make_optimizer(model, config)
+    assert isinstance(optimizer, CombinedOptimizer) and isinstance(optimizer, torch.optim.Optimizer)
+    dense, embedding = optimizer.optimizers
+    assert type(dense) is torch.optim.AdamW and type(embedding) is RowSparseAdam
+    assert isinstance(embedding, torch.optim.SparseAdam)
+    assert sparse_embedding_parameters(model) == [model.table.weight]
+    assert dense.param_groups[0]["params"] == list(model.head.parameters())
+    assert dense.param_groups[0]["weight_decay"] == 0.1 and dense.param_groups[0]["lr"] == 0.01
+    assert embedding.param_groups[0]["params"] == [model.table.weight]
+    assert embedding.param_groups[0]["lr"] == 0.5
+    assert optimizer.param_groups == dense.param_groups + embedding.param_groups
+    # a model of sparse tables only gets the embedding optimiser alone
+    table = nn.EmbeddingBag(10, 3, sparse=True)
+    adagrad = make_optimizer(table, OptimizerConfig(embedding_optimizer="adagrad"))
+    assert type(adagrad) is RowSparseAdagrad and isinstance(adagrad, torch.optim.Adagrad)
+    # "same" with plain sgd applies sparse gradients as they are
+    assert type(make_optimizer(model, OptimizerConfig(name="sgd"))) is torch.optim.SGD
+
+
+def test_make_optimizer_errors_name_embedding_optimizer():
+    with pytest.raises(ValueError, match=r"embedding_optimizer: 'same' .* 'adamw'"):
+        make_optimizer(_Bag(10, sparse=True), OptimizerConfig(name="adamw"))
+    with pytest.raises(ValueError, match=r"embedding_optimizer: .*'sgd'"):
+        make_optimizer(_Bag(10, sparse=True), OptimizerConfig(name="sgd", momentum=0.9))
+    with pytest.raises(ValueError, match=r"embedding_optimizer: 'sparse_adam' needs sparse"):
+        make_optimizer(_Bag(10, sparse=False), OptimizerConfig(embedding_optimizer="sparse_adam"))
+    with pytest.raises(ValueError, match=r"embedding_optimizer: 'adagrad' needs the model"):
+        make_optimizer(
+            _Bag(10, sparse=True).parameters(), OptimizerConfig(embedding_optimizer="adagrad")
+        )
+
+
+def test_optimizer_config_validation_names_the_field():
+    with pytest.raises(ConfigError, match=r"^embedding_lr: is only used with"):
+        OptimizerConfig(embedding_lr=0.1)
+    with pytest.raises(ConfigError, match=r"^embedding_lr: must be finite and > 0"):
+        OptimizerConfig(embedding_optimizer="sparse_adam", embedding_lr=-1.0)
+    with pytest.raises(ConfigError, match="embedding_optimizer"):
+        OptimizerConfig(embedding_optimizer="rmsprop")
+    with pytest.raises(ConfigError, match=r"^progress_every: must be >= 1"):
+        FitConfig(progress_every=0)
+
+
+def test_combined_state_dict_has_one_optimizer_layout_and_round_trips(tmp_path):
+    model = _Bag(12, sparse=True)
+    config = OptimizerConfig(name="adam", embedding_optimizer="sparse_adam")
+    optimizer = make_optimizer(model, config)
+    scheduler = make_scheduler(optimizer, ScheduleConfig(name="linear", warmup_steps=2), 10)
+    for seed in range(3):
+        _step(model, optimizer, _ids(seed, 12))
+        scheduler.step()
+    state = optimizer.state_dict()
+    # indices 0..2: head weight, head bias (Adam), then the table (SparseAdam)
+    assert [g["params"] for g in state["param_groups"]] == [[0, 1], [2]]
+    assert sorted(state["state"]) == [0, 1, 2]
+    assert set(state["state"][2]) == {"step", "exp_avg", "exp_avg_sq"}
+    # the schedule scales both groups
+    factor = lr_factor(ScheduleConfig(name="linear", warmup_steps=2), 3, 10)
+    assert [g["lr"] for g in optimizer.param_groups] == pytest.approx([1e-3 * factor] * 2)
+    save_checkpoint(tmp_path, 3, model=model, optimizer=optimizer, scheduler=scheduler)
+
+    twin = _Bag(12, sparse=True, seed=5)
+    twin_optimizer = make_optimizer(twin, config)
+    twin_scheduler = make_scheduler(
+        twin_optimizer, ScheduleConfig(name="linear", warmup_steps=2), 10
+    )
+    load_checkpoint(tmp_path, model=twin, optimizer=twin_optimizer, scheduler=twin_scheduler)
+    for seed in range(3, 6):
+        for m, o, s in ((model, optimizer, scheduler), (twin, twin_optimizer, twin_scheduler)):
+            _step(m, o, _ids(seed, 12))
+            s.step()
+    for a, b in zip(model.parameters(), twin.parameters(), strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(ValueError, match=r"has 1 parameter groups, this CombinedOptimizer has 2"):
+        optimizer.load_state_dict({"state": {}, "param_groups": state["param_groups"][:1]})
+
+
+def test_combined_optimizer_members_must_be_disjoint():
+    param = nn.Parameter(torch.zeros(3))
+    with pytest.raises(ValueError, match="shares a parameter"):
+        CombinedOptimizer([torch.optim.SGD([param], lr=1.0), torch.optim.Adam([param])])
+    with pytest.raises(ValueError, match="at least one"):
+        CombinedOptimizer([])
+
+
+def test_clip_grad_norm_counts_and_scales_sparse_gradients():
+    model = _Bag(50, sparse=True)
+    ids = torch.tensor([[1, 2, 2], [3, 1, 1]])
+    (100 * _loss(model, ids)).backward()
+    sparse_grad = model.table.weight.grad.coalesce().to_dense()
+    head_grads = [p.grad.clone() for p in model.head.parameters()]
+    expected = torch.sqrt(sparse_grad.pow(2).sum() + sum(g.pow(2).sum() for g in head_grads))
+    norm = clip_grad_norm(model.parameters(), 0.1)
+    torch.testing.assert_close(norm, expected)
+    grad = model.table.weight.grad
+    assert grad.is_sparse and grad.is_coalesced()
+    clipped = torch.sqrt(
+        grad.to_dense().pow(2).sum() + sum(p.grad.pow(2).sum() for p in model.head.parameters())
+    )
+    torch.testing.assert_close(clipped, torch.tensor(0.1), rtol=1e-5, atol=0)
+    torch.testing.assert_close(grad.to_dense(), sparse_grad * 0.1 / (expected + 1e-6))
+    # without sparse gradients it is torch's clip_grad_norm_ itself
+    dense = _Bag(50, sparse=False)
+    (100 * _loss(dense, ids)).backward()
+    twin = [nn.Parameter(p.detach().clone()) for p in dense.parameters()]
+    for copy, p in zip(twin, dense.parameters(), strict=True):
+        copy.grad = p.grad.clone()
+    assert torch.equal(
+        clip_grad_norm(dense.parameters(), 0.1), torch.nn.utils.clip_grad_norm_(twin, 0.1)
+    )
+    assert all(torch.equal(a.grad, b.grad) for a, b in zip(dense.parameters(), twin, strict=True))
+
+
+def test_checkpoint_of_a_config_without_the_new_fields_resumes(tmp_path):
+    x = torch.randn(32, 3, generator=torch.Generator().manual_seed(0))
+    y = x.sum(1, keepdim=True)
+    config = FitConfig(max_steps=4, checkpoint_every=2, progress=False)
+
+    def run(config: FitConfig):
+        step = lambda m, b: {"loss": ((m(b[0]) - b[1]) ** 2).mean()}  # noqa: E731
+        return fit(nn.Linear(3, 1), step, TensorLoader((x, y), 8), config, out_dir=tmp_path)
+
+    run(config)
+    path = latest_checkpoint(tmp_path / "checkpoints") / "state.json"
+    meta = json.loads(path.read_text())
+    stored = meta["state"]["config"]
+    del stored["progress_every"]
+    for key in ("embedding_optimizer", "embedding_lr"):
+        del stored["optimizer"]["params"][key]
+    path.write_text(json.dumps(meta))
+    assert run(config.replace(max_steps=6)).resumed_from == 4
+
+
+def test_row_sparse_adam_is_bit_identical_to_torch_sparse_adam():
+    ours, theirs = _Bag(40, sparse=True), _Bag(40, sparse=True)
+    kwargs = dict(lr=0.05, betas=(0.8, 0.99), eps=1e-6)
+    optimizers = [
+        RowSparseAdam(ours.table.parameters(), **kwargs),
+        torch.optim.SparseAdam(theirs.table.parameters(), **kwargs),
+    ]
+    for seed in range(5):
+        ids = _ids(seed, 40, batch=8)
+        for model, optimizer in zip((ours, theirs), optimizers, strict=True):
+            _step(model, optimizer, ids)
+    assert torch.equal(ours.table.weight, theirs.table.weight)
+    a, b = optimizers[0].state_dict(), optimizers[1].state_dict()
+    assert a["param_groups"] == b["param_groups"] and a["state"][0]["step"] == 5
+    assert all(torch.equal(a["state"][0][k], b["state"][0][k]) for k in ("exp_avg", "exp_avg_sq"))
+    dense = nn.Linear(2, 1)
+    dense(torch.ones(1, 2)).sum().backward()
+    with pytest.raises(RuntimeError, match="row-sparse gradients"):
+        RowSparseAdam(dense.parameters()).step()
+
+
+def test_row_sparse_adagrad_is_bit_identical_to_torch_adagrad():
+    ours, theirs = _Bag(40, sparse=True), _Bag(40, sparse=True)
+    kwargs = dict(lr=0.05, lr_decay=0.01, initial_accumulator_value=0.1, eps=1e-6)
+    optimizers = [
+        RowSparseAdagrad(ours.table.parameters(), **kwargs),
+        torch.optim.Adagrad(theirs.table.parameters(), **kwargs),
+    ]
+    # torch's sparse Adagrad builds sparse tensors and warns that their checks are off
+    with torch.sparse.check_sparse_tensor_invariants(enable=False):
+        for seed in range(5):
+            ids = _ids(seed, 40, batch=8)
+            for model, optimizer in zip((ours, theirs), optimizers, strict=True):
+                _step(model, optimizer, ids)
+    assert torch.equal(ours.table.weight, theirs.table.weight)
+    a, b = optimizers[0].state_dict(), optimizers[1].state_dict()
+    assert a["param_groups"] == b["param_groups"]
+    assert all(torch.equal(a["state"][0][k], b["state"][0][k]) for k in ("step", "sum"))
+    dense = nn.Linear(2, 1)
+    dense(torch.ones(1, 2)).sum().backward()
+    with pytest.raises(RuntimeError, match="row-sparse gradients"):
+        RowSparseAdagrad(dense.parameters()).step()

@@ -2,10 +2,12 @@
 
 Protocol (the same for every model, see `EMOFMCTRConfig`): for each repetition ``i`` a new task
 (``task.seed = seed + i``) and independent draws of train / validation / test rows; each model
-is built with `perceptrons.registry.create_model`, trained with `perceptrons.train.fit` through
-`perceptrons.ctr.models.CTRStep` (Adam, one learning rate and L2 penalty for all), evaluated on
+is built with `perceptrons.registry.create_model` and trained by the library's one CTR
+protocol, `perceptrons.ctr.pipeline.fit_ctr_model` (`perceptrons.train.fit` through
+`perceptrons.ctr.models.CTRStep`; Adam, one learning rate and L2 penalty for all), evaluated on
 the validation rows every ``eval_every`` steps (stopping early only when ``patience`` is set);
-the weights of the best validation AUC are restored before testing. Test metrics hide the row
+the weights of the best validation AUC are restored (`perceptrons.train.RestoreBest`) before
+testing. Test metrics hide the row
 types from the models (EMOFM predicts with its type model's soft mixture); per-type AUCs group
 the test rows by their true type.
 
@@ -15,16 +17,15 @@ Oracles on the test rows: ``oracle`` = AUC of the Bayes predictor with types hid
 
 Every (repetition, model) pair is one seeded `Job`; `run_job` is a top-level function so that
 ``workers > 1`` can run the jobs in spawned processes with the same result as in this one.
-``benchmarks/ctr_protocol.py`` reuses `repetition_data`, `build_model`, `train_model`,
-`evaluate_model` and `oracle_metrics` to probe the protocol one model at a time.
+``benchmarks/ctr_protocol.py`` reuses `repetition_data`, `build_model`, `evaluate_model` and
+`oracle_metrics`, and calls `fit_ctr_model` as `train_model` does, to probe the protocol one
+model at a time.
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import multiprocessing
-import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -35,13 +36,11 @@ import torch
 from perceptrons.ctr import SyntheticCTRData, SyntheticCTRTask
 from perceptrons.ctr.features import CTRFeatures
 from perceptrons.ctr.metrics import auc, ctr_metrics
-from perceptrons.ctr.models import CTRStep
-from perceptrons.data.loader import TensorLoader
+from perceptrons.ctr.pipeline import fit_ctr_model
 from perceptrons.registry import create_model
 from perceptrons.studies.base import Table
 from perceptrons.studies.common import format_mean_std, predict
 from perceptrons.studies.emofm_ctr.config import SWITCHES, EMOFMCTRConfig
-from perceptrons.train import EarlyStopping, Evaluator, fit
 
 __all__ = [
     "ORACLES",
@@ -291,36 +290,29 @@ def train_model(
 ) -> FitSummary:
     """Fit ``model`` by the study's protocol, keeping the best validation-AUC weights.
 
-    Validation AUC every ``config.eval_every`` steps; with ``config.patience`` set, early
-    stopping after that many evaluations without improvement. The best checkpoint is restored
-    and the model left in eval mode.
+    The protocol is the library's one, `perceptrons.ctr.pipeline.fit_ctr_model` (what
+    ``perceptrons ctr train`` runs too): validation AUC every ``config.eval_every`` steps;
+    with ``config.patience`` set, early stopping after that many evaluations without
+    improvement; the best weights restored (`RestoreBest`) and the model left in eval mode.
     """
-    loader = TensorLoader(train, config.batch_size, seed=seed)
-    best: dict[str, Any] = {"auc": -1.0, "state": None, "step": 0}
-    evaluations = [0]
-
-    def validate(m: torch.nn.Module) -> dict[str, float]:
-        value = auc(val["labels"], _outputs(m, val)["logits"])
-        evaluations[0] += 1
-        if value > best["auc"]:
-            best.update(auc=value, state=copy.deepcopy(m.state_dict()), step=evaluations[0])
-        return {"auc": value}
-
-    callbacks: list[Any] = [Evaluator(validate, every=config.eval_every, split="val")]
-    if config.patience is not None:
-        callbacks.append(EarlyStopping(metric="val/auc", mode="max", patience=config.patience))
-    start = time.perf_counter()
-    fit_config = config.fit.replace(seed=seed, device=config.device)
-    fitted = fit(model, CTRStep(), loader, fit_config, callbacks)
-    seconds = time.perf_counter() - start
-    model.load_state_dict(best["state"])
-    model.eval()
+    fitted = fit_ctr_model(
+        model,
+        train,
+        val,
+        config.fit.replace(seed=seed, device=config.device),
+        batch_size=config.batch_size,
+        eval_every=config.eval_every,
+        patience=config.patience,
+        predict_batch=PREDICT_BATCH,
+    )
+    if fitted.best_step is None or fitted.best_auc is None:  # AUC raises on non-finite logits
+        raise FloatingPointError(f"{type(model).__name__}: no validation AUC to keep")
     return FitSummary(
-        seconds=seconds,
+        seconds=fitted.seconds,
         steps=fitted.steps,
         epochs=fitted.epochs,
-        best_step=best["step"] * config.eval_every,
-        val_auc=best["auc"],
+        best_step=fitted.best_step,
+        val_auc=fitted.best_auc,
     )
 
 
