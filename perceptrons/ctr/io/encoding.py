@@ -18,6 +18,13 @@ vocabularies (O(distinct values); hashing needs none), the numeric moments, and 
 reservoir sample per quantile field. Numeric moments are combined chunk by chunk (Chan et al.),
 so the result does not depend on the chunk size.
 
+No step loops over rows in Python: values are counted per chunk with pyarrow
+(``value_counts``, merged by a hash aggregation whenever the pending counts outgrow the running
+table, so each distinct value of a chunk is merged O(1) times on average), vocabulary ids are
+looked up with ``pyarrow.compute.index_in``, and hashed ids come from a table-driven CRC-32 in
+numpy that equals `zlib.crc32` (one numpy step per byte position of the values, not per value).
+`CTREncoder.summary` lists each field's vocabulary size and OOV share in the fitting data.
+
 Example::
 
     encoder, stats = fit_encoder("train.txt", criteo_schema(), EncoderConfig(min_count=10))
@@ -31,7 +38,6 @@ from __future__ import annotations
 import math
 import os
 import zlib
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -49,10 +55,18 @@ from perceptrons.ctr.features import (
     CTRFeatures,
 )
 from perceptrons.ctr.io.readers import iter_chunks
-from perceptrons.ctr.io.schema import CTRSchema, RawChunk, ReadStats
+from perceptrons.ctr.io.schema import (
+    CTRSchema,
+    RawChunk,
+    ReadStats,
+    combine_strings,
+    raw_column,
+    to_arrow_strings,
+)
 from perceptrons.io import load_json, save_json
 
 __all__ = [
+    "CRITEO_MIN_COUNT",
     "CTREncoder",
     "EncoderConfig",
     "encode_file",
@@ -63,6 +77,16 @@ __all__ = [
 
 _FORMAT = "perceptrons.ctr.encoder"
 _VERSION = 1
+
+# Default ``min_count`` of Criteo files: FuxiCTR's ``min_categr_count`` in the Criteo_x4_001
+# protocol of its BARS benchmark (github.com/reczoo/BARS, docs/CTR/leaderboard/criteo_x4.md:
+# "Rare features filtering: min_categr_count=10"; Criteo_x4_002 uses 2, Criteo_x1 uses 1).
+CRITEO_MIN_COUNT = 10
+
+
+def default_min_count(schema: CTRSchema) -> int:
+    """``min_count`` when the config leaves it None: 10 for Criteo files, 1 for the others."""
+    return CRITEO_MIN_COUNT if schema.format == "criteo" else 1
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,7 +99,12 @@ class EncoderConfig(Config):
         hash_fields: Fields hashed even when ``categorical_encoding`` is "vocab" (e.g. ids with
             millions of values).
         min_count: Vocabulary fields keep values seen at least this often in training; rarer ones
-            map to the OOV id (FuxiCTR's ``min_categr_count``; the reczoo CVR baseline used 10).
+            map to the OOV id (FuxiCTR's ``min_categr_count``). None (the default): 10 for Criteo
+            files (`CRITEO_MIN_COUNT`: FuxiCTR's value for Criteo in the Criteo_x4_001 protocol
+            of its BARS benchmark, github.com/reczoo/BARS docs/CTR/leaderboard/criteo_x4.md), so
+            that ids seen once or a few times share the OOV row instead of each getting an
+            embedding row; 1 for tables and cvr files (every value kept; the reczoo CVR baseline
+            used 10). The encoder records the value it used in its saved config.
         hash_buckets: Buckets per hashed field (cardinality = 3 + hash_buckets).
         numeric_encoding: "standardize", "log_standardize" or "quantile".
         num_quantile_buckets: Buckets of a quantile-encoded numeric field (at most; tied
@@ -89,7 +118,7 @@ class EncoderConfig(Config):
 
     categorical_encoding: Literal["vocab", "hash"] = "vocab"
     hash_fields: tuple[str, ...] = ()
-    min_count: int = 1
+    min_count: int | None = None
     hash_buckets: int = 2**18
     numeric_encoding: Literal["standardize", "log_standardize", "quantile"] = "standardize"
     num_quantile_buckets: int = 16
@@ -98,7 +127,12 @@ class EncoderConfig(Config):
     seed: int = 0
 
     def validate(self) -> None:
-        require(self.min_count >= 1, "min_count", "must be >= 1", self.min_count)
+        require(
+            self.min_count is None or self.min_count >= 1,
+            "min_count",
+            "must be >= 1 or None",
+            self.min_count,
+        )
         require(self.hash_buckets >= 1, "hash_buckets", "must be >= 1", self.hash_buckets)
         require(
             self.num_quantile_buckets >= 2,
@@ -120,6 +154,71 @@ class EncoderConfig(Config):
         )
 
 
+# ---------------------------------------------------------------------- per-field encoders
+def _crc_table() -> np.ndarray:
+    """The 256 entries of the reflected CRC-32 table (polynomial 0xEDB88320, as zlib's)."""
+    table = np.arange(256, dtype=np.uint32)
+    for _ in range(8):
+        table = np.where(table & 1, (table >> 1) ^ np.uint32(0xEDB88320), table >> 1)
+    return table.astype(np.uint32)
+
+
+_CRC_TABLE = _crc_table()
+
+
+def _string_buffers(values: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets (n + 1,) int64 into data, data (bytes,) uint8) of a pyarrow string array."""
+    n = len(values)
+    width = 8 if values.type.id == _large_string_id() else 4
+    _, offsets_buffer, data_buffer = values.buffers()
+    offsets = np.frombuffer(
+        offsets_buffer,
+        dtype=np.int64 if width == 8 else np.int32,
+        count=n + 1,
+        offset=values.offset * width,
+    )
+    data = np.zeros(0, np.uint8) if data_buffer is None else np.frombuffer(data_buffer, np.uint8)
+    return offsets.astype(np.int64), data
+
+
+def _large_string_id() -> int:
+    import pyarrow as pa
+
+    return pa.large_string().id
+
+
+def crc32_strings(values: Any, seed: int) -> np.ndarray:
+    """(n,) uint32: ``zlib.crc32(v.encode("utf-8"), seed)`` of every value of a string array.
+
+    Vectorised over the values: one numpy step per byte position (values sorted by length, so
+    step ``j`` updates the prefix of values longer than ``j``). Nulls get the CRC of "".
+    """
+    values = combine_strings(values)
+    n = len(values)
+    crc = np.full(n, ~np.uint32(seed & 0xFFFFFFFF), dtype=np.uint32)
+    if n == 0:
+        return crc
+    offsets, data = _string_buffers(values)
+    lengths = np.diff(offsets)
+    table = _CRC_TABLE
+    if (lengths == lengths[0]).all():  # one width, e.g. Criteo's 8 hexadecimal digits
+        width = int(lengths[0])
+        matrix = data[offsets[0] : offsets[0] + n * width].reshape(n, width)
+        for j in range(width):
+            crc = table[(crc ^ matrix[:, j]) & 0xFF] ^ (crc >> 8)
+    else:
+        order = np.argsort(-lengths, kind="stable")
+        starts, longest = offsets[:-1][order], lengths[order]
+        sorted_crc = crc[order]
+        negated = -longest  # ascending, for searchsorted
+        for j in range(int(longest[0])):
+            k = int(np.searchsorted(negated, -j, side="left"))  # values longer than j
+            head = sorted_crc[:k]
+            sorted_crc[:k] = table[(head ^ data[starts[:k] + j]) & 0xFF] ^ (head >> 8)
+        crc[order] = sorted_crc
+    return crc ^ np.uint32(0xFFFFFFFF)
+
+
 def hash_id(field: str, value: str, buckets: int) -> int:
     """The id of ``value`` in a hashed ``field``: ``3 + crc32(value, crc32(field)) % buckets``.
 
@@ -131,22 +230,84 @@ def hash_id(field: str, value: str, buckets: int) -> int:
     )
 
 
-# ---------------------------------------------------------------------- per-field encoders
+def _null_mask(values: Any) -> np.ndarray:
+    """(n,) bool: the nulls of a pyarrow array."""
+    if not values.null_count:
+        return np.zeros(len(values), dtype=bool)
+    return np.asarray(values.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _indices(values: Any) -> np.ndarray:
+    """A pyarrow integer array as int64 numpy, nulls as -1."""
+    return np.asarray(values.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
 class _Vocab:
+    """Values kept in training -> ids ``NUM_SPECIAL_IDS + rank``; others OOV, nulls MISSING."""
+
     kind = "vocab"
 
-    def __init__(self, values: list[str]) -> None:
-        self.values = values
-        self.lookup: dict[str | None, int] = {v: i + NUM_SPECIAL_IDS for i, v in enumerate(values)}
-        self.lookup[None] = MISSING_ID
+    def __init__(self, values: Any) -> None:
+        self._list: list[str] | None = values if isinstance(values, list) else None
+        self._arrow = None if isinstance(values, list) else combine_strings(values)
+        self._lookup: Any = None
+        self.size = len(values)
+
+    @property
+    def values(self) -> list[str]:
+        """The vocabulary, most frequent first."""
+        if self._list is None:
+            self._list = self._arrow.to_pylist()
+        return self._list
+
+    @property
+    def arrow(self) -> Any:
+        if self._arrow is None:
+            self._arrow = combine_strings(self._list)
+        return self._arrow
+
+    @property
+    def lookup(self) -> Any:
+        """``[null, *vocabulary]`` as a pyarrow array (the value set of `encode`)."""
+        if self._lookup is None:
+            import pyarrow as pa
+
+            self._lookup = pa.concat_arrays([pa.nulls(1, pa.string()), self.arrow])
+        return self._lookup
 
     @property
     def cardinality(self) -> int:
-        return NUM_SPECIAL_IDS + len(self.values)
+        return NUM_SPECIAL_IDS + self.size
 
-    def encode(self, values: np.ndarray) -> np.ndarray:
-        get = self.lookup.get
-        return np.fromiter((get(v, OOV_ID) for v in values), dtype=np.int64, count=len(values))
+    def encode(self, values: Any, out: np.ndarray | None = None) -> np.ndarray:
+        """(n,) int64 ids of a string column (written into ``out`` when given)."""
+        pc = _compute()
+        values = to_arrow_strings(values)
+        n = len(values)
+        ids = np.empty(n, dtype=np.int64) if out is None else out
+        if self.size == 0 or n == 0 or n == values.null_count:
+            ids[...] = OOV_ID
+        elif self.size <= 4 * n:
+            # One hash table of [null, *vocabulary] per call, O(vocabulary + rows): a null
+            # (missing) value finds index 0, vocabulary value i index i + 1, an unknown one
+            # nothing (null, filled with -1); adding MISSING_ID maps them to MISSING_ID,
+            # NUM_SPECIAL_IDS + i and OOV_ID.
+            index = pc.index_in(values, value_set=self.lookup, skip_nulls=False)
+            index = index.fill_null(OOV_ID - MISSING_ID)
+            np.add(index.to_numpy(), MISSING_ID, out=ids)
+            return ids
+        else:
+            # a vocabulary much larger than the chunk: hash the chunk's distinct values and
+            # probe the vocabulary into them (probing is cheaper than building)
+            encoded = combine_strings(values).dictionary_encode()
+            position = _indices(pc.index_in(self.arrow, value_set=encoded.dictionary))
+            found = np.flatnonzero(position >= 0)
+            of_distinct = np.full(len(encoded.dictionary), OOV_ID, dtype=np.int64)
+            of_distinct[position[found]] = found + NUM_SPECIAL_IDS
+            ids[...] = of_distinct[np.maximum(_indices(encoded.indices), 0)]
+        if values.null_count:
+            ids[_null_mask(values)] = MISSING_ID
+        return ids
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "vocab", "values": self.values}
@@ -163,21 +324,98 @@ class _Hash:
     def cardinality(self) -> int:
         return NUM_SPECIAL_IDS + self.buckets
 
-    def encode(self, values: np.ndarray) -> np.ndarray:
-        crc, seed, buckets = zlib.crc32, self.seed, self.buckets
-        return np.fromiter(
-            (
-                MISSING_ID
-                if v is None
-                else NUM_SPECIAL_IDS + crc(v.encode("utf-8"), seed) % buckets
-                for v in values
-            ),
-            dtype=np.int64,
-            count=len(values),
-        )
+    def encode(self, values: Any, out: np.ndarray | None = None) -> np.ndarray:
+        """(n,) int64 ids of a string column (written into ``out`` when given)."""
+        values = combine_strings(values)
+        ids = np.empty(len(values), dtype=np.int64) if out is None else out
+        crc = crc32_strings(values, self.seed)
+        np.add(crc.astype(np.int64) % self.buckets, NUM_SPECIAL_IDS, out=ids)
+        if values.null_count:
+            ids[_null_mask(values)] = MISSING_ID
+        return ids
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": "hash", "buckets": self.buckets}
+
+
+_MAX_PENDING = 8  # chunks of counts waiting to be merged, at most
+
+
+class _Counts:
+    """Value counts of one field over a stream of chunks, kept in pyarrow arrays.
+
+    Each chunk is counted with ``value_counts``; the counts wait in a list and are merged into
+    the running table (a hash aggregation) once they outnumber it (or `_MAX_PENDING` chunks
+    wait), so with chunks of many rows a value is merged O(1) times on average, and memory is
+    the distinct values plus at most as many pending ones.
+    """
+
+    def __init__(self) -> None:
+        self.values: Any = None  # pyarrow string array of distinct values
+        self.counts: Any = None  # pyarrow int64 array, their counts
+        self.pending: list[tuple[Any, Any]] = []
+        self.pending_size = 0
+        self.total = 0  # values seen (nulls included)
+        self.missing = 0  # nulls
+
+    @property
+    def size(self) -> int:
+        return 0 if self.values is None else len(self.values)
+
+    def update(self, values: Any) -> None:
+        values = to_arrow_strings(values)
+        self.total += len(values)
+        self.missing += values.null_count
+        if len(values) == values.null_count:
+            return
+        counted = _compute().value_counts(values)
+        distinct, counts = counted.field(0), counted.field(1)
+        if values.null_count:
+            valid = distinct.is_valid()
+            distinct, counts = distinct.filter(valid), counts.filter(valid)
+        self.pending.append((distinct, counts))
+        self.pending_size += len(distinct)
+        if self.pending_size >= max(self.size, 1 << 16) or len(self.pending) >= _MAX_PENDING:
+            self._merge()
+
+    def _merge(self) -> None:
+        import pyarrow as pa
+
+        parts = self.pending if self.values is None else [(self.values, self.counts), *self.pending]
+        self.pending, self.pending_size = [], 0
+        if not parts:
+            return
+        values = pa.concat_arrays([v for v, _ in parts])
+        counts = pa.concat_arrays([c for _, c in parts])
+        if len(parts) > 1:
+            merged = pa.table({"v": values, "c": counts}).group_by("v").aggregate([("c", "sum")])
+            values = merged.column("v").combine_chunks()
+            counts = merged.column("c_sum").combine_chunks()
+        self.values, self.counts = values, counts
+
+    def vocabulary(self, min_count: int) -> tuple[Any, int]:
+        """(values counted >= min_count times, most frequent first, ties by value; the number
+        of counted values left out, i.e. OOV in the fitting data)."""
+        import pyarrow as pa
+
+        pc = _compute()
+        self._merge()
+        if self.values is None:
+            return pa.array([], type=pa.string()), 0
+        table = pa.table({"v": self.values, "c": self.counts})
+        kept = table.filter(pc.greater_equal(table.column("c"), min_count))
+        # UTF-8 byte order is code point order: the order of Python's sort of the strings
+        kept = kept.sort_by([("c", "descending"), ("v", "ascending")])
+        left_out = int(pc.sum(self.counts).as_py() or 0) - int(
+            pc.sum(kept.column("c")).as_py() or 0
+        )
+        return kept.column("v").combine_chunks(), left_out
+
+
+def _compute() -> Any:
+    import pyarrow.compute as pc
+
+    return pc
 
 
 def _log_transform(x: np.ndarray) -> np.ndarray:
@@ -233,14 +471,21 @@ class _Numeric:
     def cardinality(self) -> int:  # quantile fields only
         return NUM_SPECIAL_IDS + len(self.params["boundaries"]) + 1
 
-    def encode(self, x: np.ndarray) -> np.ndarray:
+    def encode(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Quantile fields: (n,) int64 ids; the others: (n,) float32 (into ``out`` if given)."""
         if self.kind == "quantile":
             ids = NUM_SPECIAL_IDS + np.searchsorted(self.boundaries, x, side="left")
-            return np.where(np.isnan(x), MISSING_ID, ids).astype(np.int64)
-        if self.kind == "log_standardize":
-            x = _log_transform(x)
-        z = (x - self.params["mean"]) / self.params["std"]
-        return np.nan_to_num(z, nan=0.0).astype(np.float32)
+            ids = np.where(np.isnan(x), MISSING_ID, ids)
+            dtype: Any = np.int64
+        else:
+            if self.kind == "log_standardize":
+                x = _log_transform(x)
+            ids = np.nan_to_num((x - self.params["mean"]) / self.params["std"], nan=0.0)
+            dtype = np.float32
+        if out is None:
+            return ids.astype(dtype)
+        out[...] = ids
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         return {"kind": self.kind, **self.params}
@@ -265,7 +510,10 @@ class CTREncoder:
         if not isinstance(schema, CTRSchema):
             raise TypeError(f"schema: expected a CTRSchema, got {type(schema).__name__}")
         self.schema = schema
-        self.config = EncoderConfig() if config is None else config
+        config = EncoderConfig() if config is None else config
+        if config.min_count is None:
+            config = config.replace(min_count=default_min_count(schema))
+        self.config = config
         unknown = sorted(
             set(self.config.hash_fields) - set(schema.categorical + schema.multi_valued)
         )
@@ -279,6 +527,9 @@ class CTREncoder:
         self.num_types = 0
         self.num_rows_fitted = 0
         self.fitted = False
+        # field -> {"values": counted (rows, or ids of a multi-valued field), "missing": empty
+        # rows, "oov": values below min_count}, from fit (summary); {} for old saved encoders
+        self.fit_stats: dict[str, dict[str, int]] = {}
 
     def _hashed(self, name: str) -> bool:
         return self.config.categorical_encoding == "hash" or name in self.config.hash_fields
@@ -297,8 +548,9 @@ class CTREncoder:
             ValueError: a chunk without a column of the schema.
         """
         schema, config = self.schema, self.config
+        min_count = int(config.min_count)  # type: ignore[arg-type]  # resolved in __init__
         counters = {
-            name: Counter()
+            name: _Counts()
             for name in (*schema.categorical, *schema.multi_valued)
             if not self._hashed(name)
         }
@@ -307,19 +559,34 @@ class CTREncoder:
         reservoirs = {name: _Reservoir(config.quantile_sample_size, rng) for name in schema.numeric}
         quantile = config.numeric_encoding == "quantile"
         log = config.numeric_encoding == "log_standardize"
+        fit_stats = {
+            name: {"values": 0, "missing": 0, "oov": 0}
+            for name in (*schema.categorical, *schema.multi_valued, *schema.numeric)
+        }
         rows, max_type = 0, -1
         for chunk in chunks:
             self._check_columns(chunk)
             rows += chunk.num_rows
             if chunk.num_rows:
                 max_type = max(max_type, int(chunk.types.max()))
-            for name, counter in counters.items():
-                if name in chunk.categorical:
-                    counter.update(chunk.categorical[name])
+            for name in schema.categorical:
+                values = raw_column(chunk.categorical, name)
+                if name in counters:
+                    counters[name].update(values)
                 else:
-                    counter.update(chunk.multi_valued[name][0])
+                    fit_stats[name]["values"] += len(values)
+                    fit_stats[name]["missing"] += _count_missing(values)
+            for name in schema.multi_valued:
+                values, offsets = raw_column(chunk.multi_valued, name)
+                if name in counters:
+                    counters[name].update(values)
+                else:
+                    fit_stats[name]["values"] += len(values)
+                fit_stats[name]["missing"] += int((np.diff(offsets) == 0).sum())
             for name in schema.numeric:
                 x = chunk.numeric[name]
+                fit_stats[name]["values"] += x.shape[0]
+                fit_stats[name]["missing"] += int(np.isnan(x).sum())
                 if quantile:
                     reservoirs[name].update(x)
                 else:
@@ -330,10 +597,12 @@ class CTREncoder:
                 table[name] = _Hash(name, config.hash_buckets)
             else:
                 counter = counters[name]
-                counter.pop(None, None)
-                kept = [(c, v) for v, c in counter.items() if c >= config.min_count]
-                kept.sort(key=lambda cv: (-cv[0], cv[1]))
-                table[name] = _Vocab([v for _, v in kept])
+                values, left_out = counter.vocabulary(min_count)
+                table[name] = _Vocab(values)
+                fit_stats[name]["values"] += counter.total
+                fit_stats[name]["oov"] = left_out
+                if name in schema.categorical:
+                    fit_stats[name]["missing"] = counter.missing
         for name in schema.numeric:
             if quantile:
                 sample = np.sort(reservoirs[name].values)
@@ -353,6 +622,7 @@ class CTREncoder:
         elif schema.type_column is not None:
             self.num_types = max(max_type + 1, 1)
         self.num_rows_fitted = rows
+        self.fit_stats = fit_stats
         self.fitted = True
         return self
 
@@ -412,19 +682,26 @@ class CTREncoder:
         """
         self._require_fitted()
         self._check_columns(chunk)
-        n, schema = chunk.num_rows, self.schema
-        cats = [self._categorical[k].encode(chunk.categorical[k]) for k in schema.categorical]
-        cats += [self._numeric[k].encode(chunk.numeric[k]) for k in self.quantile_fields]
-        nums = (
-            []
-            if self.quantile_fields
-            else [self._numeric[k].encode(chunk.numeric[k]) for k in schema.numeric]
-        )
+        n, schema, quantile = chunk.num_rows, self.schema, self.quantile_fields
+        # each field writes a contiguous row of a (C, rows) array, transposed once at the end
+        # (much cheaper than writing the strided columns of a (rows, C) array)
+        categorical = np.empty((len(schema.categorical) + len(quantile), n), dtype=np.int64)
+        for j, name in enumerate(schema.categorical):
+            self._categorical[name].encode(raw_column(chunk.categorical, name), out=categorical[j])
+        for j, name in enumerate(quantile, len(schema.categorical)):
+            self._numeric[name].encode(chunk.numeric[name], out=categorical[j])
+        numeric = np.empty((0 if quantile else len(schema.numeric), n), dtype=np.float32)
+        for j, name in enumerate(() if quantile else schema.numeric):
+            self._numeric[name].encode(chunk.numeric[name], out=numeric[j])
+        categorical = np.ascontiguousarray(categorical.T)
+        numeric = np.ascontiguousarray(numeric.T)
         multi_ids, lengths = [], []
         for name in schema.multi_valued:
-            values, offsets = chunk.multi_valued[name]
+            values, offsets = raw_column(chunk.multi_valued, name)
             ids, length = _pad_lists(
-                self._multi[name].encode(values), offsets, self.config.max_multi_length
+                self._multi[name].encode(values),
+                np.asarray(offsets, dtype=np.int64),
+                self.config.max_multi_length,
             )
             multi_ids.append(torch.from_numpy(ids))
             lengths.append(length)
@@ -432,8 +709,8 @@ class CTREncoder:
         if self.num_types:
             types[types >= self.num_types] = -1  # a type unseen in training is unknown
         return CTRBatch(
-            categorical=torch.from_numpy(_stack(cats, n, np.int64)),
-            numeric=torch.from_numpy(_stack(nums, n, np.float32)),
+            categorical=torch.from_numpy(categorical),
+            numeric=torch.from_numpy(numeric),
             multi_ids=tuple(multi_ids),
             multi_lengths=torch.from_numpy(_stack(lengths, n, np.int64)),
             labels=torch.from_numpy(chunk.labels.astype(np.float32, copy=True)),
@@ -454,6 +731,7 @@ class CTREncoder:
             "categorical": {k: v.to_dict() for k, v in self._categorical.items()},
             "multi_valued": {k: v.to_dict() for k, v in self._multi.items()},
             "numeric": {k: v.to_dict() for k, v in self._numeric.items()},
+            "fit_stats": self.fit_stats,
         }
 
     @classmethod
@@ -487,8 +765,66 @@ class CTREncoder:
             encoder._numeric[name] = _Numeric(entry.pop("kind"), entry)
         encoder.num_types = int(data["num_types"])
         encoder.num_rows_fitted = int(data["num_rows_fitted"])
+        encoder.fit_stats = {
+            str(name): {str(k): int(v) for k, v in entry.items()}
+            for name, entry in data.get("fit_stats", {}).items()
+        }
         encoder.fitted = True
         return encoder
+
+    def summary(self) -> list[str]:
+        """One line per field (after a header): name, kind, ids, what the ids are, and the
+        OOV and missing shares in the fitting data, e.g.
+        ``C3   vocab  157,342  157,339 values seen >= 10 times  OOV 4.1%  missing 3.3%``.
+
+        The OOV share is the share of the field's values in the fitting data that map to the
+        OOV id (below ``min_count``); hashed and numeric fields have none ("-"); "?" where the
+        encoder was saved without these counts.
+        """
+        self._require_fitted()
+        rows = [("field", "kind", "ids", "values", "OOV", "missing")]
+        schema, min_count = self.schema, self.config.min_count
+        for name in (*schema.categorical, *schema.multi_valued, *schema.numeric):
+            stats = self.fit_stats.get(name)
+            if name in schema.numeric:
+                field = self._numeric[name]
+                ids = f"{field.cardinality:,}" if field.kind == "quantile" else "-"
+                detail = (
+                    f"{len(field.params['boundaries']) + 1} buckets"
+                    if field.kind == "quantile"
+                    else f"mean {field.params['mean']:.4g}, std {field.params['std']:.4g}"
+                )
+                kind, oov = field.kind, "-"
+            else:
+                encoder = self._categorical.get(name) or self._multi[name]
+                kind = encoder.kind + ("" if name in schema.categorical else " (multi)")
+                ids = f"{encoder.cardinality:,}"
+                if isinstance(encoder, _Hash):
+                    detail, oov = f"{encoder.buckets:,} buckets", "-"
+                else:
+                    detail = f"{encoder.size:,} values seen >= {min_count} times"
+                    oov = "?"
+                    if stats:  # categorical: values = rows, nulls included
+                        present = stats["values"] - (
+                            stats["missing"] if name in schema.categorical else 0
+                        )
+                        oov = _percent(stats["oov"], present)
+            if not stats:
+                missing = "?"
+            elif name in schema.multi_valued:  # rows without ids
+                missing = _percent(stats["missing"], self.num_rows_fitted)
+            else:
+                missing = _percent(stats["missing"], stats["values"])
+            rows.append((name, kind, ids, detail, oov, missing))
+        widths = [max(len(row[j]) for row in rows) for j in range(len(rows[0]))]
+        right = {2, 4, 5}
+        return [
+            "  ".join(
+                cell.rjust(widths[j]) if j in right else cell.ljust(widths[j])
+                for j, cell in enumerate(row)
+            ).rstrip()
+            for row in rows
+        ]
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write `to_dict` as a JSON file (atomically)."""
@@ -502,6 +838,17 @@ class CTREncoder:
     def __repr__(self) -> str:
         state = f"fitted on {self.num_rows_fitted:,} rows" if self.fitted else "not fitted"
         return f"CTREncoder(format={self.schema.format!r}, {state})"
+
+
+def _percent(part: int, total: int) -> str:
+    return f"{100.0 * part / total:.1f}%" if total > 0 else "-"
+
+
+def _count_missing(values: Any) -> int:
+    """Nulls of a pyarrow string array, or None entries of an object array."""
+    if isinstance(values, np.ndarray):
+        return int(np.equal(values, None).sum())
+    return int(values.null_count)
 
 
 def _stack(columns: list[np.ndarray], rows: int, dtype: Any) -> np.ndarray:

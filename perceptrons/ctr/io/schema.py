@@ -20,6 +20,7 @@ Three file formats share one `CTRSchema`:
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -34,6 +35,7 @@ __all__ = [
     "CVR_MULTI_VALUED",
     "CTRDataError",
     "CTRSchema",
+    "Columns",
     "MalformedRowError",
     "RawChunk",
     "ReadStats",
@@ -258,6 +260,101 @@ def object_array(values: list[Any]) -> np.ndarray:
     return out
 
 
+class Columns(Mapping[str, Any]):
+    """The columns of a `RawChunk`: name -> column, read like a dict.
+
+    The fast readers hold string columns as pyarrow arrays (nulls for missing values) and
+    convert one to the documented numpy form (an object array of str and None) only when it is
+    read through this mapping, once; the encoder reads the pyarrow form directly (`raw`), so
+    no Python object is made per value on the way from the file to the ids. A multi-valued
+    column is ``(values, offsets)``; only ``values`` is converted.
+    """
+
+    __slots__ = ("_data", "_numpy")
+
+    def __init__(self, data: dict[str, Any] | None = None) -> None:
+        self._data: dict[str, Any] = {} if data is None else dict(data)
+        self._numpy: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name in self._numpy:
+            return self._numpy[name]
+        value = self._data[name]
+        if isinstance(value, tuple):
+            out: Any = (to_object_array(value[0]), value[1])
+        else:
+            out = to_object_array(value) if not isinstance(value, np.ndarray) else value
+        self._numpy[name] = out
+        return out
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._data
+
+    def raw(self, name: str) -> Any:
+        """The column as held: a pyarrow array, a numpy array, or ``(values, offsets)``."""
+        return self._data[name]
+
+    def __repr__(self) -> str:
+        return f"Columns({', '.join(self._data)})"
+
+
+def raw_column(columns: Mapping[str, Any], name: str) -> Any:
+    """``columns[name]`` without a conversion to numpy (see `Columns`)."""
+    return columns.raw(name) if isinstance(columns, Columns) else columns[name]
+
+
+def to_object_array(values: Any) -> np.ndarray:
+    """A pyarrow string array (or an object array) as a numpy object array, None for nulls."""
+    if isinstance(values, np.ndarray):
+        return values
+    out = values.to_numpy(zero_copy_only=False)
+    return out if out.dtype == object else out.astype(object)
+
+
+def to_arrow_strings(values: Any) -> Any:
+    """A string column as a pyarrow ``StringArray`` or ``ChunkedArray`` (None -> null).
+
+    pyarrow columns are returned as they are (no copy); object arrays are converted.
+    """
+    import pyarrow as pa
+
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values if values.type == pa.string() else values.cast(pa.string())
+    return pa.array(values, type=pa.string())
+
+
+def combine_strings(values: Any) -> Any:
+    """A string column as one pyarrow ``StringArray`` (chunks are copied into one)."""
+    values = to_arrow_strings(values)
+    return values.combine_chunks() if hasattr(values, "combine_chunks") else values
+
+
+def _is_numpy(values: Any) -> bool:
+    return isinstance(values, np.ndarray)
+
+
+def _concat_strings(parts: list[Any]) -> Any:
+    if all(_is_numpy(p) for p in parts):
+        return np.concatenate(parts) if parts else object_array([])
+    import pyarrow as pa
+
+    chunks = []
+    for part in parts:
+        part = to_arrow_strings(part)
+        chunks.extend(part.chunks if isinstance(part, pa.ChunkedArray) else [part])
+    return pa.chunked_array(chunks, type=pa.string())  # no copy
+
+
+def _slice_strings(values: Any, start: int, stop: int) -> Any:
+    return values[start:stop] if _is_numpy(values) else values.slice(start, stop - start)
+
+
 @dataclass(eq=False)
 class RawChunk:
     """Rows of a CTR file, parsed and checked but not yet encoded.
@@ -272,13 +369,16 @@ class RawChunk:
             (no values: missing).
         types: (rows,) int64 type of each row, -1 where unknown.
         row_ids: (rows,) object array of str (the CVR ``log_id``), or None.
+
+    ``categorical`` and ``multi_valued`` may be a `Columns` mapping holding pyarrow arrays
+    (what the readers return): reading a column gives the numpy form above.
     """
 
     line_numbers: np.ndarray
     labels: np.ndarray
-    categorical: dict[str, np.ndarray]
+    categorical: Mapping[str, np.ndarray]
     numeric: dict[str, np.ndarray]
-    multi_valued: dict[str, tuple[np.ndarray, np.ndarray]]
+    multi_valued: Mapping[str, tuple[np.ndarray, np.ndarray]]
     types: np.ndarray
     row_ids: np.ndarray | None = None
 
@@ -295,6 +395,28 @@ class RawChunk:
         values, offsets = self.multi_valued[name]
         return [list(values[a:b]) for a, b in zip(offsets[:-1], offsets[1:], strict=True)]
 
+    def slice(self, start: int, stop: int) -> RawChunk:
+        """Rows ``start:stop`` (0 <= start <= stop <= rows); pyarrow columns are not copied."""
+        multi: dict[str, tuple[Any, np.ndarray]] = {}
+        for name in self.multi_valued:
+            values, offsets = raw_column(self.multi_valued, name)
+            a, b = int(offsets[start]), int(offsets[stop])
+            multi[name] = (_slice_strings(values, a, b), offsets[start : stop + 1] - a)
+        return RawChunk(
+            line_numbers=self.line_numbers[start:stop],
+            labels=self.labels[start:stop],
+            categorical=Columns(
+                {
+                    k: _slice_strings(raw_column(self.categorical, k), start, stop)
+                    for k in self.categorical
+                }
+            ),
+            numeric={k: v[start:stop] for k, v in self.numeric.items()},
+            multi_valued=Columns(multi),
+            types=self.types[start:stop],
+            row_ids=None if self.row_ids is None else self.row_ids[start:stop],
+        )
+
     @staticmethod
     def concat(chunks: list[RawChunk]) -> RawChunk:
         """Rows of ``chunks`` one after the other (all with the same columns)."""
@@ -303,26 +425,27 @@ class RawChunk:
         if len(chunks) == 1:
             return chunks[0]
         first = chunks[0]
-        multi: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        multi: dict[str, tuple[Any, np.ndarray]] = {}
         for name in first.multi_valued:
-            values = np.concatenate([c.multi_valued[name][0] for c in chunks])
+            parts = [raw_column(c.multi_valued, name) for c in chunks]
             ends, start = [np.zeros(1, dtype=np.int64)], 0
-            for c in chunks:
-                offsets = c.multi_valued[name][1]
-                ends.append(offsets[1:] + start)
+            for _, offsets in parts:
+                ends.append(np.asarray(offsets[1:], dtype=np.int64) + start)
                 start += int(offsets[-1])
-            multi[name] = (values, np.concatenate(ends))
+            multi[name] = (_concat_strings([v for v, _ in parts]), np.concatenate(ends))
         row_ids = None
         if first.row_ids is not None:
             row_ids = np.concatenate([c.row_ids for c in chunks])  # type: ignore[misc]
+        categorical = {
+            k: _concat_strings([raw_column(c.categorical, k) for c in chunks])
+            for k in first.categorical
+        }
         return RawChunk(
             line_numbers=np.concatenate([c.line_numbers for c in chunks]),
             labels=np.concatenate([c.labels for c in chunks]),
-            categorical={
-                k: np.concatenate([c.categorical[k] for c in chunks]) for k in first.categorical
-            },
+            categorical=Columns(categorical),
             numeric={k: np.concatenate([c.numeric[k] for c in chunks]) for k in first.numeric},
-            multi_valued=multi,
+            multi_valued=Columns(multi),
             types=np.concatenate([c.types for c in chunks]),
             row_ids=row_ids,
         )
