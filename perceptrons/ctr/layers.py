@@ -272,13 +272,15 @@ class FieldAttention(nn.Module):
 
     .. math::
 
-        \\mathrm{Attn}(X, Y) = \\mathrm{softmax}\\big((X W_Q)(Y W_K)^\\top / \\sqrt{d_h}
-        + \\mathrm{mask}\\big)(Y W_V)\\, W_O
+        \\mathrm{Attn}(X, Y) = \\mathrm{drop}\\big(\\mathrm{softmax}\\big((X W_Q)(Y W_K)^\\top
+        / \\sqrt{d_h} + \\mathrm{mask}\\big)\\big)(Y W_V)\\, W_O
 
     Args:
         dim: Token width ``d``.
         num_heads: ``h``; ``d`` must be divisible by it.
         out_projection: Apply ``W_O`` (AutoInt has none; the mixers do).
+        dropout: Dropout on the attention probabilities in training (``dropout_p`` of
+            ``F.scaled_dot_product_attention``), in [0, 1).
         device: Device of the parameters.
         dtype: Floating dtype of the parameters.
         generator: Generator of the initial weights.
@@ -290,6 +292,7 @@ class FieldAttention(nn.Module):
         num_heads: int,
         *,
         out_projection: bool = True,
+        dropout: float = 0.0,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
         generator: torch.Generator | None = None,
@@ -297,18 +300,16 @@ class FieldAttention(nn.Module):
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"num_heads: {num_heads} does not divide the width {dim}")
-        self.num_heads = num_heads
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout: must be in [0, 1), got {dropout!r}")
+        self.num_heads, self.dropout = num_heads, dropout
         self.query, self.key, self.value = (
             seeded_linear(dim, dim, generator, device, dtype, bias=False) for _ in range(3)
         )
         self.out = seeded_linear(dim, dim, generator, device, dtype) if out_projection else None
 
-    def forward(self, x: Tensor, y: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
-        """Queries from ``x`` (b, Q, d) attend to ``y`` (b, K, d) (default ``x``).
-
-        ``mask``: optional (Q, K) bool, True where a query may attend to a key; every query
-        needs at least one allowed key.
-        """
+    def context(self, x: Tensor, y: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+        """The attended values before ``W_O``: ``sum_g alpha_fg (y_g W_V)`` (b, Q, d)."""
         y = x if y is None else y
         b, q, d = x.shape
         h = self.num_heads
@@ -317,9 +318,21 @@ class FieldAttention(nn.Module):
             return t.reshape(b, t.shape[1], h, d // h).transpose(1, 2)  # (b, h, n, d_h)
 
         out = F.scaled_dot_product_attention(
-            heads(self.query(x)), heads(self.key(y)), heads(self.value(y)), attn_mask=mask
+            heads(self.query(x)),
+            heads(self.key(y)),
+            heads(self.value(y)),
+            attn_mask=mask,
+            dropout_p=self.dropout if self.training else 0.0,
         )
-        out = out.transpose(1, 2).reshape(b, q, d)
+        return out.transpose(1, 2).reshape(b, q, d)
+
+    def forward(self, x: Tensor, y: Tensor | None = None, mask: Tensor | None = None) -> Tensor:
+        """Queries from ``x`` (b, Q, d) attend to ``y`` (b, K, d) (default ``x``).
+
+        ``mask``: optional (Q, K) bool, True where a query may attend to a key; every query
+        needs at least one allowed key.
+        """
+        out = self.context(x, y, mask)
         return out if self.out is None else self.out(out)
 
 
@@ -328,18 +341,29 @@ class MixerBlock(nn.Module):
 
     .. math::
 
-        h' = h + \\mathrm{Attn}(\\mathrm{LN}(h), \\mathrm{LN}(h); \\mathrm{mask}), \\qquad
-        h'' = h' + \\mathrm{MLP}(\\mathrm{LN}(h'))
+        z = \\mathrm{LN}(h), \\quad c = \\textstyle\\sum_g \\alpha_{fg} z_g W_V, \\quad
+        h' = h + \\mathrm{drop}(c W_O) \\;[+\\, z \\odot (c W_P)], \\qquad
+        h'' = h' + \\mathrm{drop}(\\mathrm{MLP}(\\mathrm{LN}(h')))
 
     The "across-token" view (attention over fields or types) alternates with the "inside-token"
     channel MLP, the transformer layout named for EMOFM's mixers (Li & Wu 2023,
     arXiv:2310.04482); the equations are our reconstruction (the paper's were not available).
+    The optional product path ``z_f * W_P(sum_g alpha_fg z_g W_V)`` (``product=True``) gives
+    the block a multiplicative field-pair term, like FM's ``<e_f, e_g>`` or DCN-V2's
+    ``x_0 * (W x)`` (our choice).
 
     Args:
         dim: Token width ``d``.
         num_heads: Attention heads.
         mlp_ratio: Hidden width of the channel MLP over ``d``.
-        dropout: Dropout after the attention and the MLP.
+        dropout: Dropout on the attention and MLP outputs (before the residual sums).
+        attention_dropout: Dropout on the attention probabilities.
+        zero_init_output: Start ``W_O``, ``W_P`` and the MLP's output linear at zero (weights
+            and biases): the block starts as the identity and the residual stream carries the
+            tokens unchanged at initialisation (the zero-init residual branch of Fixup / ReZero,
+            our choice for EMOFM's mixers). Otherwise PyTorch's default initialisation, with
+            zero biases.
+        product: Add the product path ``z * (c W_P)``.
         device: Device of the parameters.
         dtype: Floating dtype of the parameters.
         generator: Generator of the initial weights.
@@ -352,6 +376,9 @@ class MixerBlock(nn.Module):
         *,
         mlp_ratio: float = 2.0,
         dropout: float = 0.0,
+        attention_dropout: float = 0.0,
+        zero_init_output: bool = False,
+        product: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
         generator: torch.Generator | None = None,
@@ -360,7 +387,10 @@ class MixerBlock(nn.Module):
         kw = {"device": device, "dtype": dtype}
         hidden = max(1, round(dim * mlp_ratio))
         self.norm1 = nn.LayerNorm(dim, **kw)
-        self.attention = FieldAttention(dim, num_heads, generator=generator, **kw)
+        self.attention = FieldAttention(
+            dim, num_heads, dropout=attention_dropout, generator=generator, **kw
+        )
+        self.product = seeded_linear(dim, dim, generator, **kw) if product else None
         self.norm2 = nn.LayerNorm(dim, **kw)
         self.mlp = nn.Sequential(
             seeded_linear(dim, hidden, generator, **kw),
@@ -368,9 +398,22 @@ class MixerBlock(nn.Module):
             seeded_linear(hidden, dim, generator, **kw),
         )
         self.drop = nn.Dropout(dropout)
+        with torch.no_grad():
+            outputs = [self.attention.out, self.mlp[2]]
+            if self.product is not None:
+                outputs.append(self.product)
+            for layer in [self.mlp[0], *outputs]:
+                layer.bias.zero_()
+            if zero_init_output:
+                for layer in outputs:
+                    layer.weight.zero_()
 
     def forward(self, h: Tensor, mask: Tensor | None = None) -> Tensor:
         """Mix the tokens of ``h`` (b, n, d); ``mask`` (n, n) bool as in `FieldAttention`."""
         z = self.norm1(h)
-        h = h + self.drop(self.attention(z, z, mask))
+        c = self.attention.context(z, z, mask)
+        assert self.attention.out is not None
+        h = h + self.drop(self.attention.out(c))
+        if self.product is not None:
+            h = h + self.drop(z * self.product(c))
         return h + self.drop(self.mlp(self.norm2(h)))

@@ -25,6 +25,28 @@ permutation. A multi-valued field holds a bag of ``1 + Poisson(mean_multi_length
 
 * ``P``: ``num_pairs`` planted pairs across groups (a user field with an ad or scene field);
   ``P_3``: ``num_triples`` planted triples; ``P_t``: ``num_type_pairs`` pairs per type.
+* **Interaction families** (``interaction``): the formula above is ``"product"`` (the
+  default): every pair term ``<u_f[x_f], u_g[x_g]>`` is a rank-``latent_dim`` product, which FM,
+  DeepFM and DCN-V2 represent exactly. The other families replace the pair terms of ``P`` and
+  every ``P_t`` (the triples stay products):
+
+  - ``"lookup"``: a random effect per pair of values, hashed into a table: each field's
+    values are hashed into ``B_f = min(cardinality, lookup_buckets)`` buckets and the pair
+    term is ``L_fg[bucket_f(x_f), bucket_g(x_g)]`` with ``L_fg`` a ``B_f x B_g`` Gaussian
+    table, a full-rank (not a low-rank product) function of the two values;
+  - ``"conjunction"``: ``num_conjunctions`` rules per pair, rule ``j`` firing when ``x_f`` is
+    in a random value set ``S_fj`` and ``x_g`` in ``S_gj`` (each value in a set with
+    probability ``conjunction_fraction``): ``sum_j c_j 1[x_f in S_fj] 1[x_g in S_gj]``, step
+    functions on value sets (each rule is an indicator product, so the pair has rank
+    ``num_conjunctions``; it is sparse rather than smooth);
+  - ``"mixed"``: each pair draws one of the three families.
+
+  Lookup tables and conjunction terms are double-centred exactly (under the value or bucket
+  distributions: ``1[x in S] - P(S)``), so they too have zero mean given any single field,
+  and scaled to the variance ``1 / latent_dim`` of a product pair under the value
+  distribution, so that no family dominates a mixed task. Their parameters come from a
+  separate random stream, so ``"product"`` tasks are unchanged. For a multi-valued field the
+  term is the mean over the bag (as everywhere).
 * Every latent table (``u``, ``a``, ``v``) is centred under its field's value distribution, so
   an interaction has zero mean given any single field: the first-order terms are the best
   additive explanation of the interactions (types aside, see below).
@@ -52,6 +74,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any, Literal, TypeAlias
 
 import numpy as np
 import torch
@@ -61,8 +84,18 @@ from perceptrons.ctr.features import NUM_SPECIAL_IDS, PAD_ID, CTRBatch, CTRFeatu
 from perceptrons.ctr.io.schema import CTRSchema, RawChunk, cvr_schema, object_array
 from perceptrons.io import atomic_write
 
-__all__ = ["SyntheticCTRConfig", "SyntheticCTRData", "SyntheticCTRTask", "synthetic_ctr"]
+__all__ = [
+    "INTERACTION_FAMILIES",
+    "SyntheticCTRConfig",
+    "SyntheticCTRData",
+    "SyntheticCTRTask",
+    "synthetic_ctr",
+]
 
+InteractionFamily: TypeAlias = Literal["product", "lookup", "conjunction", "mixed"]
+INTERACTION_FAMILIES = ("product", "lookup", "conjunction", "mixed")
+"""Values of `SyntheticCTRConfig.interaction` (see the module docstring)."""
+_PAIR_FAMILIES = ("product", "lookup", "conjunction")
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 _SPARSE_RANGE = 10**15  # raw feature ids are "hashed integers" below this
 
@@ -89,6 +122,13 @@ class SyntheticCTRConfig(Config):
         num_type_pairs: Type-specific pairs per type.
         type_temperature: Sharpness of the type distribution given the features.
         interactions: Plant the pair, triple and type terms; False leaves first-order only.
+        interaction: Family of the pair terms (planted and type-specific): "product" (the
+            latent products), "lookup" (hashed random tables), "conjunction" (value-set
+            rules) or "mixed" (one family drawn per pair); see the module docstring.
+        lookup_buckets: Largest number of buckets ``B`` a field's values are hashed into for a
+            lookup table (``min(cardinality, B)``).
+        num_conjunctions: Conjunction rules per pair.
+        conjunction_fraction: Probability that a value belongs to a rule's value set.
         first_order_std: Standard deviation of the first-order part of the logit.
         interaction_std: Standard deviation of the pair and triple part.
         type_std: Standard deviation of the type-specific part.
@@ -114,6 +154,10 @@ class SyntheticCTRConfig(Config):
     num_type_pairs: int = 2
     type_temperature: float = 2.0
     interactions: bool = True
+    interaction: InteractionFamily = "product"
+    lookup_buckets: int = 32
+    num_conjunctions: int = 4
+    conjunction_fraction: float = 0.3
     first_order_std: float = 0.9
     interaction_std: float = 1.0
     type_std: float = 0.5
@@ -143,6 +187,20 @@ class SyntheticCTRConfig(Config):
             require(getattr(self, name) >= 0, name, "must be >= 0", getattr(self, name))
         require(0 < self.base_rate < 1, "base_rate", "must be in (0, 1)", self.base_rate)
         require(self.calibration_rows >= 100, "calibration_rows", "must be >= 100")
+        require(
+            self.interaction in INTERACTION_FAMILIES,
+            "interaction",
+            f"must be one of {INTERACTION_FAMILIES}",
+            self.interaction,
+        )
+        require(self.lookup_buckets >= 2, "lookup_buckets", "must be >= 2", self.lookup_buckets)
+        require(self.num_conjunctions >= 1, "num_conjunctions", "must be >= 1")
+        require(
+            0 < self.conjunction_fraction < 1,
+            "conjunction_fraction",
+            "must be in (0, 1)",
+            self.conjunction_fraction,
+        )
 
     @property
     def num_fields(self) -> int:
@@ -423,6 +481,13 @@ class SyntheticCTRTask:
             }
             for pairs in self.type_pairs
         ]
+        # non-product pair families: their own stream, so "product" tasks are unchanged
+        family_rng = np.random.default_rng([config.seed, 3])
+        self.pair_effects = [self._draw_effect(family_rng, p, None) for p in self.pairs]
+        self.type_effects = [
+            [self._draw_effect(family_rng, p, t) for p in pairs]
+            for t, pairs in enumerate(self.type_pairs)
+        ]
         # calibration: scales of the three parts and the bias
         self.alpha, self.beta, self.gamma, self.bias = 1.0, 1.0, 1.0, 0.0
         parts = self._parts(
@@ -447,6 +512,65 @@ class SyntheticCTRTask:
         """Raw feature ids of value ids ``ids`` of field ``field``: a salted 64-bit mix, < 1e15."""
         x = (ids.astype(np.uint64) + np.uint64(self.salt[field])) & _MASK64
         return (_splitmix64(x) % np.uint64(_SPARSE_RANGE)).astype(np.int64)
+
+    def _draw_effect(
+        self, rng: np.random.Generator, pair: tuple[int, int], t: int | None
+    ) -> dict[str, Any]:
+        """The parameters of one pair term (``t``: its type, ``None`` for a planted pair)."""
+        config = self.config
+        family = config.interaction
+        if family == "mixed":
+            family = _PAIR_FAMILIES[int(rng.integers(len(_PAIR_FAMILIES)))]
+        f, g = pair
+        target = 1.0 / config.latent_dim  # variance of a product pair
+        if family == "product":
+            latent = self.latent if t is None else self.type_latent[t]
+            return {"family": "product", "u": latent[f], "v": latent[g]}
+        pf, pg = self.fields[f].probs, self.fields[g].probs
+        if family == "lookup":
+            buckets = []
+            for field, probs in ((f, pf), (g, pg)):
+                size = min(self.fields[field].cardinality, config.lookup_buckets)
+                bucket = rng.integers(0, size, self.fields[field].cardinality)
+                buckets.append((bucket, np.bincount(bucket, weights=probs, minlength=size)))
+            (bf, qf), (bg, qg) = buckets
+            table = rng.standard_normal((qf.shape[0], qg.shape[0]))
+            table = table - (qf @ table)[None, :]  # centre each column under q_f
+            table = table - (table @ qg)[:, None]  # and each row under q_g
+            variance = float(qf @ table**2 @ qg)
+            table *= np.sqrt(target / variance) if variance > 0 else 0.0
+            # the pair term as value-indexed tables: row table[bucket_f] picked at bucket_g
+            return {"family": "lookup", "rows": table[bf], "bucket_g": bg}
+        j, q = config.num_conjunctions, config.conjunction_fraction
+        sets_f = rng.random((self.fields[f].cardinality, j)) < q
+        sets_g = rng.random((self.fields[g].cardinality, j)) < q
+        a = sets_f - pf @ sets_f  # (card_f, J) centred indicators 1[x in S] - P(S)
+        b = sets_g - pg @ sets_g
+        c = rng.standard_normal(j)
+        # Var = sum_jl c_j c_l E[a_j a_l] E[b_j b_l] (independent fields, zero means)
+        variance = float(c @ ((a.T * pf) @ a * ((b.T * pg) @ b)) @ c)
+        c *= np.sqrt(target / variance) if variance > 0 else 0.0
+        return {"family": "conjunction", "u": a * c, "v": b}
+
+    def _pair_term(self, effect: dict[str, Any], pair: tuple[int, int], ids, multi) -> np.ndarray:
+        """(n,) value of one pair term at the rows (bag means for multi-valued fields)."""
+        f, g = pair
+        if effect["family"] in ("product", "conjunction"):
+            return np.sum(
+                self._field_mean(effect["u"], f, ids, multi)
+                * self._field_mean(effect["v"], g, ids, multi),
+                axis=1,
+            )
+        # lookup: L[x_f, x_g] = rows[x_f, bucket_g[x_g]]; g is a scene or ad field
+        # (single-valued), f may be multi-valued: the mean over its bag
+        num_single = self.config.num_single_fields
+        column = effect["bucket_g"][ids[:, g]]
+        if f < num_single:
+            return effect["rows"][ids[:, f], column]
+        values, offsets = multi[f - num_single]
+        lengths = np.diff(offsets)
+        per_value = effect["rows"][values, np.repeat(column, lengths)]
+        return np.add.reduceat(per_value, offsets[:-1]) / lengths
 
     # ------------------------------------------------------------------ sampling
     def _draw_features(self, rng: np.random.Generator, n: int):
@@ -485,12 +609,8 @@ class SyntheticCTRTask:
         for f in range(config.num_fields):
             first += self._field_mean(self.first_order[f], f, ids, multi)
         inter = np.zeros(n)
-        for f, g in self.pairs:
-            inter += np.sum(
-                self._field_mean(self.latent[f], f, ids, multi)
-                * self._field_mean(self.latent[g], g, ids, multi),
-                axis=1,
-            )
+        for pair, effect in zip(self.pairs, self.pair_effects, strict=True):
+            inter += self._pair_term(effect, pair, ids, multi)
         for triple in self.triples:
             inter += np.prod(
                 [self._field_mean(self.triple_tables[f], f, ids, multi) for f in triple], axis=0
@@ -507,13 +627,8 @@ class SyntheticCTRTask:
         )
         typed = np.tile(self.type_offsets, (n, 1))
         for t in range(config.num_types):
-            for f, g in self.type_pairs[t]:
-                latent = self.type_latent[t]
-                typed[:, t] += np.sum(
-                    self._field_mean(latent[f], f, ids, multi)
-                    * self._field_mean(latent[g], g, ids, multi),
-                    axis=1,
-                )
+            for pair, effect in zip(self.type_pairs[t], self.type_effects[t], strict=True):
+                typed[:, t] += self._pair_term(effect, pair, ids, multi)
         return first, inter, typed, type_probs, types.astype(np.int64)
 
     def sample(self, num_rows: int, seed: int = 0) -> SyntheticCTRData:

@@ -15,6 +15,15 @@ parameter into the configured sgd/adam/adamw. The two are driven as one `Combine
 concatenated ``param_groups``, one ``step``/``zero_grad`` and one torch-format ``state_dict``,
 so the scheduler, `fit` and the checkpoint code treat it as a single optimiser.
 
+No-decay parameter groups. A model may name the parameters that must not get the optimiser's
+(coupled or decoupled) weight decay with a method ``no_weight_decay() -> set[str]`` of
+parameter names (as in ``model.named_parameters()``) or module-name prefixes, timm's convention
+(https://huggingface.co/docs/timm: ``no_weight_decay`` / ``param_groups_weight_decay``; there:
+biases, norms, position embeddings). `make_optimizer` given such a model and a
+``weight_decay != 0`` splits its dense parameters into a group with the configured
+``weight_decay`` and one with ``weight_decay=0`` (`weight_decay_groups`); a model without the
+method, or ``weight_decay=0``, gets one group as before.
+
 `clip_grad_norm` is ``torch.nn.utils.clip_grad_norm_`` that also accepts sparse gradients
 (torch's raises ``NotImplementedError`` on them: ``linalg.vector_norm`` has no sparse kernel).
 """
@@ -41,6 +50,7 @@ __all__ = [
     "make_scheduler",
     "schedule_function",
     "sparse_embedding_parameters",
+    "weight_decay_groups",
 ]
 
 _SPARSE_MODULES = (nn.Embedding, nn.EmbeddingBag)
@@ -64,6 +74,49 @@ def sparse_embedding_parameters(model: nn.Module) -> list[nn.Parameter]:
                     seen.add(id(param))
                     found.append(param)
     return found
+
+
+def weight_decay_groups(
+    model: nn.Module, params: Sequence[nn.Parameter], weight_decay: float
+) -> list[dict[str, Any]] | list[nn.Parameter]:
+    """``params`` (parameters of ``model``) split by ``model.no_weight_decay()``.
+
+    Args:
+        model: The model; its optional ``no_weight_decay()`` returns parameter names or
+            module-name prefixes (``"mixer"`` covers ``"mixer.0.weight"``) exempt from decay.
+        params: The parameters to optimise (e.g. all but the sparse embedding tables).
+        weight_decay: The configured decay.
+
+    Returns:
+        ``params`` unchanged when the model has no ``no_weight_decay`` or ``weight_decay`` is 0;
+        otherwise the groups ``[{"params": decayed}, {"params": exempt, "weight_decay": 0.0}]``
+        (an empty group left out), in ``named_parameters`` order.
+
+    Raises:
+        ValueError: a name of ``no_weight_decay()`` matches no parameter of the model.
+    """
+    hook = getattr(model, "no_weight_decay", None)
+    if hook is None or not callable(hook) or weight_decay == 0:
+        return list(params)
+    names = set(hook())
+    named = list(model.named_parameters())
+    for n in sorted(names):
+        if not any(name == n or name.startswith(n + ".") for name, _ in named):
+            raise ValueError(
+                f"no_weight_decay: {n!r} names no parameter (nor module) of {type(model).__name__}"
+            )
+    exempt_ids = {
+        id(p) for name, p in named if any(name == n or name.startswith(n + ".") for n in names)
+    }
+    wanted = {id(p) for p in params}
+    decayed = [p for _, p in named if id(p) in wanted and id(p) not in exempt_ids]
+    exempt = [p for _, p in named if id(p) in wanted and id(p) in exempt_ids]
+    groups: list[dict[str, Any]] = []
+    if decayed:
+        groups.append({"params": decayed})
+    if exempt:
+        groups.append({"params": exempt, "weight_decay": 0.0})
+    return groups
 
 
 def _dense_optimizer(
@@ -246,14 +299,17 @@ def make_optimizer(
 
     Returns:
         A `torch.optim.SGD`, `torch.optim.Adam` or `torch.optim.AdamW` over every parameter
-        (``embedding_optimizer="same"``); otherwise a `CombinedOptimizer` of that optimiser over
-        the dense parameters and `torch.optim.SparseAdam` / `torch.optim.Adagrad` over the
-        sparse embedding tables (just the latter when the model has no other parameter).
+        (``embedding_optimizer="same"``; split into a decayed and a ``weight_decay=0`` group by
+        the model's ``no_weight_decay()``, see `weight_decay_groups`); otherwise a
+        `CombinedOptimizer` of that optimiser over the dense parameters (split the same way)
+        and `torch.optim.SparseAdam` / `torch.optim.Adagrad` over the sparse embedding tables
+        (just the latter when the model has no other parameter).
 
     Raises:
         ValueError: ``embedding_optimizer="same"`` for a model with sparse embeddings and an
             optimiser that cannot apply sparse gradients (everything but plain sgd); an
-            embedding optimiser for a model without sparse embeddings, or without the model.
+            embedding optimiser for a model without sparse embeddings, or without the model;
+            a ``no_weight_decay()`` name that matches no parameter.
     """
     if not isinstance(params, nn.Module):
         if config.embedding_optimizer != "same":
@@ -275,7 +331,9 @@ def make_optimizer(
                 "embedding_optimizer='sparse_adam' or 'adagrad', or build the model with dense "
                 "embeddings"
             )
-        return _dense_optimizer(model.parameters(), config)
+        return _dense_optimizer(
+            weight_decay_groups(model, list(model.parameters()), config.weight_decay), config
+        )
     if not sparse:
         raise ValueError(
             f"embedding_optimizer: {config.embedding_optimizer!r} needs sparse embedding tables "
@@ -287,7 +345,8 @@ def make_optimizer(
     embedding = _embedding_optimizer(sparse, config)
     if not dense:
         return embedding
-    return CombinedOptimizer([_dense_optimizer(dense, config), embedding])
+    groups = weight_decay_groups(model, dense, config.weight_decay)
+    return CombinedOptimizer([_dense_optimizer(groups, config), embedding])
 
 
 class CombinedOptimizer(torch.optim.Optimizer):

@@ -10,7 +10,7 @@ import torch
 from perceptrons.config import ConfigError
 from perceptrons.ctr import CTRBatch, SyntheticCTRConfig, SyntheticCTRTask
 from perceptrons.ctr.features import CTRFeatures, CTRInput, as_ctr_input
-from perceptrons.ctr.layers import FieldEmbedding
+from perceptrons.ctr.layers import FieldAttention, FieldEmbedding, MixerBlock
 from perceptrons.ctr.metrics import auc
 from perceptrons.ctr.models import CTRStep, EMOFMConfig, type_known_logits
 from perceptrons.data.loader import TensorLoader
@@ -145,7 +145,8 @@ def test_emofm_switches_change_the_parameters() -> None:
         "type_model",
         "wm",
     } <= full
-    assert full - _param_prefixes(field_mixer=False) == {"field_mixer"}
+    assert full - _param_prefixes(field_mixer=False) == {"field_mixer", "field_ids"}
+    assert full - _param_prefixes(field_ids=False) == {"field_ids"}
     assert full - _param_prefixes(type_mixer=False) == {"type_mixer"}
     assert full - _param_prefixes(type_model=False) == {"type_model"}
     assert full - _param_prefixes(ensemble=False) == {"wm"}
@@ -487,3 +488,96 @@ def test_sparse_fit_resumes_bit_identically(
     strip = lambda h: [{k: v for k, v in r.items() if k != "time"} for r in h]  # noqa: E731
     assert strip(result.history) == strip(expected.history)
     assert {"grad_norm", "embedding_l2"} <= set(expected.history[-1])
+
+
+# ------------------------------------------------------------------ EMOFM training setup
+def test_emofm_starts_with_zero_biases_identity_mixers_and_field_ids() -> None:
+    model = create_model("emofm", seed=0)
+    assert torch.count_nonzero(model.extract.bias) == 0
+    assert model.field_ids is not None and model.field_ids.shape == (5, 16)
+    assert 0.01 < float(model.field_ids.detach().std()) < 0.04  # field_id_std = 0.02
+    for block in [*model.field_mixer, model.type_mixer]:
+        h = torch.randn(3, 5, block.norm1.normalized_shape[0])
+        torch.testing.assert_close(block(h), h)  # zero-init output: the identity
+    default = MixerBlock(8, 2, generator=torch.Generator().manual_seed(0))
+    assert torch.count_nonzero(default.attention.out.weight) > 0
+    assert torch.count_nonzero(default.attention.out.bias) == 0
+    h = torch.randn(2, 4, 8)
+    assert not torch.allclose(default(h), h)
+
+
+def test_emofm_no_weight_decay_names_mixers_field_ids_biases_and_norms() -> None:
+    model = create_model("emofm", seed=0)
+    names = model.no_weight_decay()
+    assert {"field_mixer", "type_mixer", "field_ids", "extract.bias", "head_bias"} <= names
+    assert "embedding.embedding.weight" not in names and "extract.weight" not in names
+    assert not any(n.startswith("embedding") for n in names)  # the tables keep the decay
+    off = create_model("emofm", seed=0, field_mixer=False, type_mixer=False).no_weight_decay()
+    assert not {"field_mixer", "type_mixer", "field_ids"} & off
+    autoint = create_model("autoint", seed=0).no_weight_decay()
+    assert "attention" in autoint and "head.bias" in autoint
+    dnn = create_model("dnn", seed=0, norm="layernorm").no_weight_decay()
+    assert any(n.endswith("bias") for n in dnn) and any("norm" in n for n in dnn)
+    optimizer = make_optimizer(model, OptimizerConfig(name="adam", weight_decay=1e-4))
+    decayed, exempt = optimizer.param_groups
+    assert decayed["weight_decay"] == 1e-4 and exempt["weight_decay"] == 0.0
+    exempt_ids = {id(p) for p in exempt["params"]}
+    assert id(model.field_mixer[0].attention.query.weight) in exempt_ids
+    assert id(model.field_ids) in exempt_ids and id(model.extract.weight) not in exempt_ids
+
+
+def test_emofm_attention_specialises_without_coupled_decay(small_task: SyntheticCTRTask) -> None:
+    """The field mixer's query/key weights keep their norm under Adam + L2 1e-4 (no decay on
+    them) and shrink when the decay is coupled into every parameter."""
+    data = small_task.sample(2_048, seed=1)
+    batch, features = data.to_batch(), data.feature_spec
+    norms = {}
+    for exempt in (True, False):
+        model = create_model("emofm", seed=0, features=features, embed_dim=8, field_dim=8)
+        attention = model.field_mixer[0].attention
+        if exempt:
+            config = OptimizerConfig(name="adam", lr=1e-2, weight_decay=1e-4)
+            optimizer = make_optimizer(model, config)
+        else:
+            optimizer = torch.optim.Adam(model.parameters(), lr=1e-2, weight_decay=1e-4)
+        start = float(torch.cat([attention.query.weight, attention.key.weight]).detach().norm())
+        step = CTRStep()
+        for _ in range(60):
+            optimizer.zero_grad()
+            step(model, batch)["loss"].backward()
+            optimizer.step()
+        end = float(torch.cat([attention.query.weight, attention.key.weight]).detach().norm())
+        norms[exempt] = end / start
+    assert norms[True] > 0.95 and norms[False] < 0.8
+
+
+def test_emofm_product_path_attention_dropout_and_config_errors() -> None:
+    model = create_model("emofm", seed=0, mixer_product=True, attention_dropout=0.5)
+    assert model.field_mixer[0].product is not None
+    assert torch.count_nonzero(model.field_mixer[0].product.weight) == 0
+    assert model.field_mixer[0].attention.dropout == 0.5
+    x = model.example_input(4, generator=torch.Generator().manual_seed(1))
+    model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(model(x)["logits"], model(x)["logits"])
+    attention = FieldAttention(8, 2, dropout=0.5, generator=torch.Generator().manual_seed(0))
+    h = torch.randn(2, 6, 8)
+    attention.train()
+    torch.manual_seed(0)
+    a, b = attention(h), attention(h)
+    assert not torch.allclose(a, b)
+    attention.eval()
+    torch.testing.assert_close(attention(h), attention(h))
+    cross = create_model(
+        "emofm", seed=0, mixer_keys="cross", field_groups=(0, 0, 1, 2, 2), mixer_product=True
+    )
+    assert cross(cross.example_input(3))["logits"].shape == (3,)
+    for field, kwargs in (
+        ("attention_dropout", {"attention_dropout": 1.0}),
+        ("mixer_dropout", {"mixer_dropout": -0.1}),
+        ("field_id_std", {"field_id_std": 0.0}),
+    ):
+        with pytest.raises(ConfigError, match=field):
+            EMOFMConfig(**kwargs)
+    config = EMOFMConfig(mixer_product=True, attention_dropout=0.1, field_ids=False)
+    assert EMOFMConfig.from_json(config.to_json()) == config

@@ -149,3 +149,63 @@ def test_shortcut_and_validation() -> None:
         SyntheticCTRConfig(base_rate=1.5)
     with pytest.raises(ValueError, match="num_rows"):
         SyntheticCTRTask(SyntheticCTRConfig(**SMALL)).sample(0)
+
+
+# ------------------------------------------------------------------ interaction families
+FAMILY = {"max_cardinality": 100, "calibration_rows": 5_000}
+
+
+@pytest.mark.parametrize("family", ["lookup", "conjunction", "mixed"])
+def test_family_oracle_matches_the_click_rate_and_plants_its_effect(family: str) -> None:
+    task = SyntheticCTRTask(SyntheticCTRConfig(seed=1, interaction=family, **FAMILY))
+    data = task.sample(60_000, seed=4)
+    p, y = data.probability, data.labels.astype(np.float64)
+    # labels ~ Bernoulli(p): the mean residual and each decile's have a known variance
+    assert abs(np.mean(y - p)) < 4 * np.sqrt(np.sum(p * (1 - p))) / p.size
+    order = np.argsort(p)
+    for part in np.array_split(order, 10):
+        sd = np.sqrt(np.sum(p[part] * (1 - p[part]))) / part.size
+        assert abs(np.mean(y[part] - p[part])) < 4.5 * sd
+    oracle = roc_auc_score(y, data.probability_hidden_type)
+    first = roc_auc_score(y, data.first_order_probability)
+    assert oracle - first > 0.05  # the planted family is present
+    # every pair term has zero mean given a single field (exact centring)
+    ids, multi, uniform = task._draw_features(np.random.default_rng(0), 50_000)
+    for pair, effect in zip(task.pairs, task.pair_effects, strict=True):
+        term = task._pair_term(effect, pair, ids, multi)
+        assert abs(term.mean()) < 5 * term.std() / np.sqrt(term.size)
+        assert 0.3 < term.var() * task.config.latent_dim < 2.0  # scaled to 1 / latent_dim
+
+
+def test_families_are_deterministic_and_product_is_unchanged() -> None:
+    lookup = SyntheticCTRConfig(seed=2, interaction="lookup", **FAMILY)
+    a = SyntheticCTRTask(lookup).sample(5_000, seed=1)
+    b = SyntheticCTRTask(lookup).sample(5_000, seed=1)
+    np.testing.assert_array_equal(a.probability, b.probability)
+    np.testing.assert_array_equal(a.labels, b.labels)
+    product = SyntheticCTRTask(SyntheticCTRConfig(seed=2, **FAMILY)).sample(5_000, seed=1)
+    np.testing.assert_array_equal(product.ids, a.ids)  # same rows, other pair terms
+    assert not np.allclose(product.probability, a.probability)
+    families = {
+        e["family"]
+        for e in SyntheticCTRTask(
+            SyntheticCTRConfig(seed=2, interaction="mixed", num_pairs=20, **FAMILY)
+        ).pair_effects
+    }
+    assert families == {"product", "lookup", "conjunction"}
+    assert {e["family"] for e in SyntheticCTRTask(SyntheticCTRConfig(seed=2)).pair_effects} == {
+        "product"
+    }
+
+
+def test_family_config_errors_name_the_field() -> None:
+    for field, kwargs in (
+        ("interaction", {"interaction": "cubic"}),
+        ("lookup_buckets", {"lookup_buckets": 1}),
+        ("num_conjunctions", {"num_conjunctions": 0}),
+        ("conjunction_fraction", {"conjunction_fraction": 1.0}),
+    ):
+        with pytest.raises(ConfigError, match=field):
+            SyntheticCTRConfig(**kwargs)
+    config = SyntheticCTRConfig(interaction="conjunction", num_conjunctions=3)
+    assert SyntheticCTRConfig.from_json(config.to_json()) == config

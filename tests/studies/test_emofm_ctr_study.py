@@ -16,6 +16,7 @@ TINY = [
     ("models", ("lr", "dnn", "emofm")),
     ("ablations", ("no_field_mixer", "no_ensemble")),
     ("tie_models", ("lr", "dnn")),
+    ("family_models", ("dnn", "emofm")),
     ("batch_size", 256),
     ("eval_every", 4),
     ("fit.max_epochs", 1),
@@ -49,7 +50,7 @@ def test_tiny_run_writes_every_claim_table_and_figure(tmp_path):
     assert [c["id"] for c in doc["claims"]] == CLAIMS
     for claim in doc["claims"]:
         assert isinstance(claim["measured"], float) and isinstance(claim["threshold"], float)
-    for name in ("models", "ablations", "no_interactions"):
+    for name in ("models", "ablations", "no_interactions", "families"):
         with open(folder / "tables" / f"{name}.csv") as f:
             rows = list(csv.reader(f))
         assert len(rows) >= 3, name
@@ -62,6 +63,18 @@ def test_tiny_run_writes_every_claim_table_and_figure(tmp_path):
     metrics = doc["metrics"]
     assert 0.5 < metrics["oracles"]["oracle"][0] <= 1.0
     assert len(metrics["type_accuracy"]) == 1 and len(metrics["ensemble_gain"]) == 1
+    assert metrics["interaction"] == "product" and set(metrics["family_auc"]) == {"lookup"}
+    assert set(metrics["family_auc"]["lookup"]) == {"dnn", "emofm"}
+    assert "lookup" in metrics["family_emofm_minus_dnn"]
+
+
+def test_extra_families_are_checked():
+    config = STUDIES.get("emofm-ctr").obj.presets["quick"]
+    assert config.extra_families == ("lookup",)
+    with pytest.raises(ValueError, match="extra_families"):
+        config.replace(extra_families=("product",))
+    with pytest.raises(ValueError, match="family_models"):
+        config.replace(family_models=("nope",))
 
 
 def test_worker_processes_give_the_same_result(tmp_path):

@@ -431,3 +431,74 @@ def test_row_sparse_adagrad_is_bit_identical_to_torch_adagrad():
     dense(torch.ones(1, 2)).sum().backward()
     with pytest.raises(RuntimeError, match="row-sparse gradients"):
         RowSparseAdagrad(dense.parameters()).step()
+
+
+# ------------------------------------------------------------------ no-decay parameter groups
+class _NoDecayNet(nn.Module):
+    def __init__(self, names: set[str]) -> None:
+        super().__init__()
+        self.body = nn.Linear(3, 4)
+        self.norm = nn.LayerNorm(4)
+        self.head = nn.Linear(4, 1)
+        self.names = names
+
+    def no_weight_decay(self) -> set[str]:
+        return self.names
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.norm(self.body(x))).squeeze(-1)
+
+
+@pytest.mark.parametrize("name", ["sgd", "adam", "adamw"])
+def test_no_weight_decay_names_and_prefixes_get_a_zero_decay_group(name: str) -> None:
+    model = _NoDecayNet({"norm", "body.bias", "head.bias"})
+    optimizer = make_optimizer(model, OptimizerConfig(name=name, weight_decay=0.1))
+    decayed, exempt = optimizer.param_groups
+    assert decayed["weight_decay"] == 0.1 and exempt["weight_decay"] == 0.0
+    assert decayed["params"] == [model.body.weight, model.head.weight]
+    assert exempt["params"] == [
+        model.body.bias,
+        model.norm.weight,
+        model.norm.bias,
+        model.head.bias,
+    ]
+    # with zero gradients only the decayed group moves (coupled decay)
+    for p in model.parameters():
+        p.grad = torch.zeros_like(p)
+    before = [p.detach().clone() for p in model.parameters()]
+    optimizer.step()
+    moved = [not torch.equal(b, p) for b, p in zip(before, model.parameters(), strict=True)]
+    assert moved == [True, False, False, False, True, False]
+
+
+def test_no_weight_decay_leaves_one_group_without_decay_or_hook() -> None:
+    model = _NoDecayNet({"norm"})
+    assert len(make_optimizer(model, OptimizerConfig(name="adam")).param_groups) == 1
+    plain = nn.Linear(2, 2)
+    optimizer = make_optimizer(plain, OptimizerConfig(name="adam", weight_decay=0.1))
+    assert len(optimizer.param_groups) == 1
+    everything = _NoDecayNet({"body", "norm", "head"})
+    optimizer = make_optimizer(everything, OptimizerConfig(name="adam", weight_decay=0.1))
+    assert [g["weight_decay"] for g in optimizer.param_groups] == [0.0]
+
+
+def test_no_weight_decay_unknown_name_is_an_error() -> None:
+    with pytest.raises(ValueError, match="no_weight_decay.*'bod'"):
+        make_optimizer(_NoDecayNet({"bod"}), OptimizerConfig(name="adam", weight_decay=0.1))
+
+
+def test_no_weight_decay_groups_with_the_sparse_embedding_optimizer() -> None:
+    from perceptrons.registry import create_model
+
+    model = create_model("emofm", seed=0, sparse_embeddings=True)
+    config = OptimizerConfig(name="adam", weight_decay=1e-4, embedding_optimizer="sparse_adam")
+    optimizer = make_optimizer(model, config)
+    dense, embedding = optimizer.optimizers
+    assert [g["weight_decay"] for g in dense.param_groups] == [1e-4, 0.0]
+    assert len(embedding.param_groups) == 1
+    x = model.example_input(8, generator=torch.Generator().manual_seed(0))
+    model(x)["logits"].sum().backward()
+    optimizer.step()
+    state = optimizer.state_dict()
+    assert len(state["param_groups"]) == 3
+    optimizer.load_state_dict(state)

@@ -338,16 +338,21 @@ class _Hash:
         return {"kind": "hash", "buckets": self.buckets}
 
 
+if NUM_SPECIAL_IDS != MISSING_ID + 1:  # `_Vocab.encode` relies on it
+    raise ImportError("perceptrons.ctr: expected NUM_SPECIAL_IDS == MISSING_ID + 1")
+
 _MAX_PENDING = 8  # chunks of counts waiting to be merged, at most
+_MIN_MERGE = 1 << 16  # pending distinct values that trigger a merge, at least
 
 
 class _Counts:
     """Value counts of one field over a stream of chunks, kept in pyarrow arrays.
 
     Each chunk is counted with ``value_counts``; the counts wait in a list and are merged into
-    the running table (a hash aggregation) once they outnumber it (or `_MAX_PENDING` chunks
-    wait), so with chunks of many rows a value is merged O(1) times on average, and memory is
-    the distinct values plus at most as many pending ones.
+    the running table (a hash aggregation) once they outnumber it twice (and at least
+    `_MIN_MERGE`), or once `_MAX_PENDING` chunks wait. With chunks of many rows a value is
+    thus merged O(1) times on average; memory is the distinct values plus the pending counts
+    (at most twice as many, or `_MAX_PENDING` chunks).
     """
 
     def __init__(self) -> None:
@@ -355,6 +360,7 @@ class _Counts:
         self.counts: Any = None  # pyarrow int64 array, their counts
         self.pending: list[tuple[Any, Any]] = []
         self.pending_size = 0
+        self.pending_chunks = 0  # chunks counted in `pending` (a concatenation holds several)
         self.total = 0  # values seen (nulls included)
         self.missing = 0  # nulls
 
@@ -375,20 +381,31 @@ class _Counts:
             distinct, counts = distinct.filter(valid), counts.filter(valid)
         self.pending.append((distinct, counts))
         self.pending_size += len(distinct)
-        if self.pending_size >= max(self.size, 1 << 16) or len(self.pending) >= _MAX_PENDING:
+        self.pending_chunks += 1
+        if self.pending_size >= max(2 * self.size, _MIN_MERGE) or len(self.pending) >= _MAX_PENDING:
             self._merge()
+
+    @staticmethod
+    def _concat(parts: list[tuple[Any, Any]]) -> tuple[Any, Any]:
+        import pyarrow as pa
+
+        return (
+            pa.concat_arrays([v for v, _ in parts]),
+            pa.concat_arrays([c for _, c in parts]),
+        )
 
     def _merge(self) -> None:
         import pyarrow as pa
 
         parts = self.pending if self.values is None else [(self.values, self.counts), *self.pending]
-        self.pending, self.pending_size = [], 0
+        counted = self.pending_chunks + (self.values is not None)
+        self.pending, self.pending_size, self.pending_chunks = [], 0, 0
         if not parts:
             return
-        values = pa.concat_arrays([v for v, _ in parts])
-        counts = pa.concat_arrays([c for _, c in parts])
-        if len(parts) > 1:
-            merged = pa.table({"v": values, "c": counts}).group_by("v").aggregate([("c", "sum")])
+        values, counts = self._concat(parts)
+        if counted > 1:  # a value may appear in several parts
+            table = pa.table({"v": values, "c": counts})
+            merged = table.group_by("v", use_threads=False).aggregate([("c", "sum")])
             values = merged.column("v").combine_chunks()
             counts = merged.column("c_sum").combine_chunks()
         self.values, self.counts = values, counts
@@ -480,7 +497,9 @@ class _Numeric:
         else:
             if self.kind == "log_standardize":
                 x = _log_transform(x)
-            ids = np.nan_to_num((x - self.params["mean"]) / self.params["std"], nan=0.0)
+            ids = np.subtract(x, self.params["mean"])
+            ids /= self.params["std"]
+            np.nan_to_num(ids, copy=False, nan=0.0)
             dtype = np.float32
         if out is None:
             return ids.astype(dtype)

@@ -12,8 +12,8 @@ Example::
         ...                                   # chunk.labels: (rows,), chunk.numeric["I1"]: (rows,)
     print(stats.summary())
 
-**How Criteo and table files are read.** The file is cut into blocks of whole lines (about
-``chunk_rows`` Criteo rows, 16 KiB to 8 MiB) read into one reused buffer, and each block is
+**How Criteo and table files are read.** The file is cut into blocks of whole lines (128
+bytes per row of a chunk, 16 KiB to 8 MiB) read into one reused buffer, and each block is
 parsed by ``pyarrow.csv.read_csv`` with explicit column types: strings for every column but
 the numeric ones (ids are never parsed as numbers; float64 for numeric columns), quoting off
 for Criteo files, empty lines kept as rows so that row ``i`` of a block is its line ``i``.
@@ -445,7 +445,7 @@ def iter_chunks(
             stats=stats,
         )
     if schema.format == "cvr":
-        return _python_chunks(path, schema, chunk_rows, skip_bad_rows, require_label, stats)
+        return python_chunks(path, schema, chunk_rows, skip_bad_rows, require_label, stats)
     parser = _make_parser(path, schema, require_label)  # a table's header is read now
     require_pyarrow()
     return _arrow_chunks(path, parser, chunk_rows, skip_bad_rows, stats)
@@ -508,7 +508,7 @@ def _python_rows(
         yield row, lineno
 
 
-def _python_chunks(
+def python_chunks(
     path: Path,
     schema: CTRSchema,
     chunk_rows: int,
@@ -551,13 +551,11 @@ def _python_chunks_of(
 
 
 # ---------------------------------------------------------------------- the pyarrow reader
-# Bytes handed to pyarrow at a time: about ``chunk_rows`` rows of Criteo (~200 bytes a row),
-# within these bounds, so that memory stays O(chunk_rows) and small chunks stay small.
+# Bytes handed to pyarrow at a time: 128 per row of a chunk (a Criteo row has ~210), within
+# these bounds, so that memory stays O(chunk_rows) and small chunks stay small.
 _MIN_BLOCK_BYTES = 16 << 10
 _MAX_BLOCK_BYTES = 8 << 20
 _BYTES_PER_ROW = 128
-
-
 _READ_AHEAD = True  # parse the next block in a background thread
 
 
@@ -663,7 +661,7 @@ class _ArrowBlockReader:
                 parse_options=parse_options,
                 convert_options=convert_options,
             )
-        except (self.pa.ArrowInvalid, self.pa.ArrowTypeError):
+        except self.pa.lib.ArrowException:
             return None  # invalid UTF-8, a value that is not a number, ...
         if invalid or table.num_rows != lines:
             return None

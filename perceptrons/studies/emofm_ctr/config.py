@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from perceptrons.config import require
 from perceptrons.ctr import SyntheticCTRConfig
+from perceptrons.ctr.synthetic import INTERACTION_FAMILIES
 from perceptrons.studies.base import StudyConfig, register_study
 from perceptrons.train import FitConfig, OptimizerConfig
 
@@ -69,9 +70,17 @@ class EMOFMCTRConfig(StudyConfig):
         ablations: EMOFM ablations, each turning one switch off: ``no_field_mixer``,
             ``no_type_mixer``, ``no_type_model``, ``no_ensemble``.
         tie_models: Models trained on the interactions-off task (claim no_interaction_tie).
+        extra_families: Further interaction families of the synthetic task
+            (`SyntheticCTRConfig.interaction`, each different from ``task.interaction``): each
+            trains ``family_models`` on the same repetitions with that family, reported in
+            the "families" table and metrics (the claims use ``task.interaction``, by default
+            "product", which FM / DeepFM / DCN-V2 represent exactly; "lookup" is not a
+            low-rank product).
+        family_models: Models (or ablation names) trained on each of ``extra_families``.
         embed_dim: Embedding size k of every model.
         hidden_features: MLP widths of the deep models (and of EMOFM's WM member).
-        dropout: Dropout of the deep models' MLPs and EMOFM's mixers.
+        dropout: Dropout of the deep models' MLPs and of EMOFM's attention probabilities
+            (``EMOFMConfig.attention_dropout``; the mixer outputs get none).
         field_dim: EMOFM's d1.
         type_dim: EMOFM's d2.
         type_hidden_features: EMOFM's type-branch and AM widths.
@@ -106,6 +115,8 @@ class EMOFMCTRConfig(StudyConfig):
     models: tuple[str, ...] = MODELS
     ablations: tuple[str, ...] = ABLATIONS
     tie_models: tuple[str, ...] = ("lr", "fm", "dnn", "emofm")
+    extra_families: tuple[str, ...] = ("lookup",)
+    family_models: tuple[str, ...] = ("dnn", "emofm", "no_field_mixer")
     embed_dim: int = 8
     hidden_features: tuple[int, ...] = (64, 32)
     dropout: float = 0.1
@@ -150,6 +161,28 @@ class EMOFMCTRConfig(StudyConfig):
         for name in self.ablations:
             require(name in ABLATIONS, "ablations", f"each must be one of {ABLATIONS}", name)
         require(len(self.tie_models) >= 2, "tie_models", "needs >= 2 models", self.tie_models)
+        for family in self.extra_families:
+            require(
+                family in INTERACTION_FAMILIES and family != self.task.interaction,
+                "extra_families",
+                f"each must be one of {INTERACTION_FAMILIES} other than task.interaction",
+                family,
+            )
+        require(
+            len(set(self.extra_families)) == len(self.extra_families),
+            "extra_families",
+            "must not repeat a family",
+            self.extra_families,
+        )
+        known = (*MODELS, *ABLATIONS)
+        for name in self.family_models:
+            require(name in known, "family_models", f"each must be one of {known}", name)
+        require(
+            not self.extra_families or len(self.family_models) >= 1,
+            "family_models",
+            "needs >= 1 model when extra_families is set",
+            self.family_models,
+        )
         require(
             self.task.interactions, "task.interactions", "must be True (the tie run turns it off)"
         )
@@ -173,6 +206,7 @@ FULL = EMOFMCTRConfig(
     eval_every=100,
     patience=None,
     tie_models=MODELS,
+    family_models=("dnn", "deepfm", "dcnv2", "emofm", "no_field_mixer"),
     fit=FitConfig(
         max_steps=None,
         max_epochs=10,

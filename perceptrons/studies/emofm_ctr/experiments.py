@@ -83,11 +83,14 @@ class Job:
         model: A registered model name, or an ablation name of `SWITCHES` (EMOFM with that
             switch off).
         tie: Train on the interactions-off control task instead of the planted one.
+        family: Interaction family of the task (one of ``extra_families``); "" for
+            ``task.interaction``.
     """
 
     repetition: int
     model: str
     tie: bool
+    family: str = ""
 
 
 @dataclass(frozen=True)
@@ -211,6 +214,8 @@ class Comparison:
         models_table: Test metrics of the main models and the three oracles.
         ablations_table: EMOFM, its ablations and the DNN.
         control_table: The control models and the oracle (= first-order) of the control.
+        families: Each of ``extra_families`` -> ``family_models`` trained on that family.
+        families_table: Their test metrics and oracles, one block per family.
     """
 
     planted: TaskRuns
@@ -221,13 +226,19 @@ class Comparison:
     models_table: Table
     ablations_table: Table
     control_table: Table
+    families: dict[str, TaskRuns] = dataclasses.field(default_factory=dict)
+    families_table: Table | None = None
 
 
 # -------------------------------------------------------------------- data and models
-def repetition_task(config: EMOFMCTRConfig, i: int, tie: bool) -> SyntheticCTRTask:
+def repetition_task(
+    config: EMOFMCTRConfig, i: int, tie: bool, family: str = ""
+) -> SyntheticCTRTask:
     """Repetition ``i``'s task (``task.seed = seed + i``); with ``tie`` the same task seed with
-    the interactions switched off (the control of claim no_interaction_tie)."""
-    return SyntheticCTRTask(config.task.replace(seed=config.seed + i, interactions=not tie))
+    the interactions switched off (the control of claim no_interaction_tie); ``family``
+    replaces ``task.interaction`` (one of ``extra_families``)."""
+    task = config.task.replace(seed=config.seed + i, interactions=not tie)
+    return SyntheticCTRTask(task.replace(interaction=family) if family else task)
 
 
 def test_rows(config: EMOFMCTRConfig, task: SyntheticCTRTask, i: int) -> SyntheticCTRData:
@@ -237,19 +248,19 @@ def test_rows(config: EMOFMCTRConfig, task: SyntheticCTRTask, i: int) -> Synthet
 
 # (config, repetition, tie) -> (train, validation, test rows) of the last repetitions drawn in
 # this process (a worker usually trains several models of one repetition in a row)
-_DATA: dict[tuple[EMOFMCTRConfig, int, bool], tuple[Any, Any, SyntheticCTRData]] = {}
+_DATA: dict[tuple[EMOFMCTRConfig, int, bool, str], tuple[Any, Any, SyntheticCTRData]] = {}
 
 
 def repetition_data(
-    config: EMOFMCTRConfig, i: int, tie: bool
+    config: EMOFMCTRConfig, i: int, tie: bool, family: str = ""
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], SyntheticCTRData]:
     """Train / validation tensors and test rows of repetition ``i`` (independent row draws,
     seeds ``3 (seed + i)``, ``+ 1``, ``+ 2``); the last two repetitions are cached."""
-    key = (config, i, tie)
+    key = (config, i, tie, family)
     if key not in _DATA:
         while len(_DATA) >= 2:
             del _DATA[next(iter(_DATA))]
-        task, seed = repetition_task(config, i, tie), config.seed + i
+        task, seed = repetition_task(config, i, tie, family), config.seed + i
         train = task.sample(config.num_train, seed=3 * seed).to_batch().to_tensors()
         val = task.sample(config.num_val, seed=3 * seed + 1).to_batch().to_tensors()
         _DATA[key] = (train, val, test_rows(config, task, i))
@@ -270,6 +281,7 @@ def build_model(
             field_dim=config.field_dim,
             type_dim=config.type_dim,
             type_hidden_features=config.type_hidden_features,
+            attention_dropout=config.dropout,
         )
     return create_model(name, seed=seed, **kwargs, **extra)
 
@@ -361,7 +373,7 @@ def run_job(config: EMOFMCTRConfig, job: Job) -> ModelRun:
     """Train and test one model on repetition ``job.repetition`` (an ablation name builds EMOFM
     with that switch off); the same result in any process, since every draw is seeded."""
     seed = config.seed + job.repetition
-    train, val, test_data = repetition_data(config, job.repetition, job.tie)
+    train, val, test_data = repetition_data(config, job.repetition, job.tie, job.family)
     features = test_data.feature_spec
     if job.model in SWITCHES:
         model = build_model("emofm", config, features, seed, **{SWITCHES[job.model]: False})
@@ -431,17 +443,26 @@ def compare_models(config: EMOFMCTRConfig) -> Comparison:
     reps = range(config.num_seeds)
     jobs = [Job(i, n, False) for i in reps for n in [*models, *ablations]]
     jobs += [Job(i, n, True) for i in reps for n in tie_models]
+    families = config.extra_families
+    jobs += [Job(i, n, False, fam) for fam in families for i in reps for n in config.family_models]
     results = run_jobs(config, jobs)
     _DATA.clear()
     runs: dict[str, list[ModelRun]] = {n: [] for n in [*models, *ablations]}
     tie_runs: dict[str, list[ModelRun]] = {n: [] for n in tie_models}
+    family_runs: dict[str, dict[str, list[ModelRun]]] = {
+        fam: {n: [] for n in config.family_models} for fam in families
+    }
     for run in results:
-        (tie_runs if run.job.tie else runs)[run.job.model].append(run)
+        if run.job.family:
+            family_runs[run.job.family][run.job.model].append(run)
+        else:
+            (tie_runs if run.job.tie else runs)[run.job.model].append(run)
     calibration = {
         r.job.model: r.test.probabilities
         for r in results
-        if r.job.repetition == 0 and not r.job.tie and r.job.model in models
+        if r.job.repetition == 0 and not r.job.tie and not r.job.family and r.job.model in models
     }
+    family_oracles: dict[str, list[OracleMetrics]] = {fam: [] for fam in families}
 
     oracles: list[OracleMetrics] = []
     tie_oracles: list[OracleMetrics] = []
@@ -456,7 +477,21 @@ def compare_models(config: EMOFMCTRConfig) -> Comparison:
             calibration_labels = rows.labels.astype(float)
         tie_rows = test_rows(config, repetition_task(config, i, tie=True), i)
         tie_oracles.append(oracle_metrics(tie_rows))
+        for fam in families:
+            family_rows = test_rows(config, repetition_task(config, i, False, fam), i)
+            family_oracles[fam].append(oracle_metrics(family_rows))
     planted, control = TaskRuns(runs, oracles), TaskRuns(tie_runs, tie_oracles)
+    by_family = {fam: TaskRuns(family_runs[fam], family_oracles[fam]) for fam in families}
+    families_table = None
+    for fam, fam_runs in by_family.items():
+        table = _table(config, fam_runs, list(config.family_models), list(ORACLES))
+        table.columns.insert(0, "family")
+        for row in table.rows:
+            row.insert(0, fam)
+        if families_table is None:
+            families_table = table
+        else:
+            families_table.rows.extend(table.rows)
     return Comparison(
         planted=planted,
         control=control,
@@ -468,4 +503,6 @@ def compare_models(config: EMOFMCTRConfig) -> Comparison:
         control_table=_table(
             config, control, list(tie_models), [("oracle", "oracle (= first-order)")]
         ),
+        families=by_family,
+        families_table=families_table,
     )

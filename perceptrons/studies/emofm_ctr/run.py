@@ -7,7 +7,9 @@ no paper number to match: the claims are our targets for a small reproduction, f
 measuring, on the synthetic generator of `perceptrons.ctr.synthetic`, whose oracle click
 probability is known per row (docs/ctr.md). The measurements are in ``experiments.py``.
 
-Claims (means over seeds):
+Claims (means over seeds, on the task's own interaction family, by default "product"; the
+``extra_families`` runs, by default "lookup", are reported in the "families" table and the
+``family_*`` metrics, without claims):
     lr_matches_first_order_oracle: |AUC(LR) - AUC(first-order oracle)| <= 0.01.
     mixer_beats_dnn: AUC(EMOFM) - AUC(DNN) >= min(0.005, 0.30 * (AUC(oracle) - AUC(DNN))): a
         0.005 margin OR 30% of the DNN -> oracle gap closed; both numbers are in the metrics.
@@ -46,6 +48,8 @@ def run(config: EMOFMCTRConfig, out_dir: Path) -> StudyResult:
     result.tables["models"] = comparison.models_table
     result.tables["ablations"] = comparison.ablations_table
     result.tables["no_interactions"] = comparison.control_table
+    if comparison.families_table is not None:
+        result.tables["families"] = comparison.families_table
 
     mean = {n: planted.mean_auc(n) for n in planted.runs}
     oracle = float(np.mean(planted.oracle("oracle")))
@@ -84,6 +88,16 @@ def run(config: EMOFMCTRConfig, out_dir: Path) -> StudyResult:
         majority_type_fraction=majority,
         ensemble_member_auc=members,
         ensemble_gain=ensemble_gain,
+        interaction=config.task.interaction,
+        family_auc={
+            fam: {n: r.values(n, "auc") for n in r.runs} for fam, r in comparison.families.items()
+        },
+        family_oracles={fam: r.oracle_lists() for fam, r in comparison.families.items()},
+        family_emofm_minus_dnn={
+            fam: r.mean_auc("emofm") - r.mean_auc("dnn")
+            for fam, r in comparison.families.items()
+            if "emofm" in r.runs and "dnn" in r.runs
+        },
         num_train=config.num_train,
         num_test=config.num_test,
     )
