@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import pyarrow.csv as pv
 
     from perceptrons.ctr import criteo_schema, fit_encoder, iter_chunks, iter_encoded
-    from perceptrons.ctr.io.readers import python_chunks
+    from perceptrons.ctr.io.text import python_chunks
 
     if args.threads:
         pa.set_cpu_count(args.threads)

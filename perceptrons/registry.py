@@ -4,7 +4,7 @@ Registering a name twice raises `ValueError` (timm only warns; we do not tolerat
 Lookups of unknown names raise `KeyError` with a "did you mean" suggestion.
 
 The registries fill themselves on first use: `MODELS` imports ``perceptrons.models`` and the
-domain packages' models (``perceptrons.ctr.models``), `STUDIES` imports
+domain packages' models (``perceptrons.ctr.models``, ``perceptrons.ctr.emofm``), `STUDIES` imports
 ``perceptrons.studies.catalog`` (the modules that hold the ``register`` calls), so
 ``list_models()`` works right after ``import perceptrons.registry``.
 
@@ -204,7 +204,9 @@ class Registry(Generic[T]):
         return len(self._entries)
 
 
-MODELS: Registry[Any] = Registry("model", discover=("perceptrons.models", "perceptrons.ctr.models"))
+MODELS: Registry[Any] = Registry(
+    "model", discover=("perceptrons.models", "perceptrons.ctr.models", "perceptrons.ctr.emofm")
+)
 STUDIES: Registry[Any] = Registry("study", discover="perceptrons.studies.catalog")
 
 

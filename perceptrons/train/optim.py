@@ -11,7 +11,8 @@ https://pytorch.org/docs/stable/generated/torch.optim.SparseAdam.html; computed 
 its subclass `RowSparseAdam`, bit-identical and faster) or `torch.optim.Adagrad`
 (element-wise accumulators, updated only on the rows in the gradient), and every other
 parameter into the configured sgd/adam/adamw. The two are driven as one `CombinedOptimizer`
-(the layout of torchrec's ``CombinedOptimizer``, https://pytorch.org/torchrec/torchrec.optim.html):
+(named after torchrec's ``CombinedOptimizer``,
+https://pytorch.org/torchrec/torchrec.optim.html, whose keyed state layout it does not use):
 concatenated ``param_groups``, one ``step``/``zero_grad`` and one torch-format ``state_dict``,
 so the scheduler, `fit` and the checkpoint code treat it as a single optimiser.
 
@@ -166,6 +167,38 @@ def _add_rows(param: Tensor, rows: Tensor, update: Tensor, alpha: float = 1.0) -
     param.index_copy_(0, rows, param.index_select(0, rows).add_(update, alpha=alpha))
 
 
+def _run_closure(closure: Callable[[], float] | None) -> float | None:
+    """The loss of an optimiser's ``closure`` (evaluated with gradients on), or None."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
+
+
+def _row_sparse_gradient(param: Tensor, optimizer: str, dense: str) -> Tensor:
+    """``param.grad``, refused unless row-sparse (what ``nn.Embedding(sparse=True)`` gives)."""
+    grad = param.grad
+    if not grad.is_sparse or grad.sparse_dim() != 1:
+        raise RuntimeError(
+            f"{optimizer}: needs row-sparse gradients (nn.Embedding(sparse=True)), "
+            f"got a {'sparse' if grad.is_sparse else 'dense'} gradient of shape "
+            f"{tuple(grad.shape)}; use {dense} for dense gradients"
+        )
+    return grad
+
+
+def _rows_and_values(grad: Tensor, maximize: bool) -> tuple[Tensor, Tensor] | None:
+    """``(rows, values)`` of the coalesced row-sparse ``grad`` (negated to maximise), one entry
+    per row since the updates are non-linear; None when it holds no row."""
+    if maximize:
+        grad = -grad
+    grad = grad.coalesce()
+    values = grad._values()
+    if values.numel() == 0:
+        return None
+    return grad._indices()[0], values
+
+
 class RowSparseAdam(torch.optim.SparseAdam):
     """`torch.optim.SparseAdam` computed row-wise: the same arguments, state and update.
 
@@ -184,23 +217,14 @@ class RowSparseAdam(torch.optim.SparseAdam):
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
         """One SparseAdam step on the rows present in each parameter's sparse gradient."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _run_closure(closure)
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             eps, lr = group["eps"], float(group["lr"])
             for param in group["params"]:
                 if param.grad is None:
                     continue
-                grad = param.grad
-                if not grad.is_sparse or grad.sparse_dim() != 1:
-                    raise RuntimeError(
-                        "RowSparseAdam: needs row-sparse gradients (nn.Embedding(sparse=True)), "
-                        f"got a {'sparse' if grad.is_sparse else 'dense'} gradient of shape "
-                        f"{tuple(grad.shape)}; use Adam for dense gradients"
-                    )
+                grad = _row_sparse_gradient(param, "RowSparseAdam", "Adam")
                 state = self.state[param]
                 if len(state) == 0:
                     state["step"] = 0
@@ -209,13 +233,10 @@ class RowSparseAdam(torch.optim.SparseAdam):
                         param, memory_format=torch.preserve_format
                     )
                 state["step"] += 1
-                if group.get("maximize", False):
-                    grad = -grad
-                grad = grad.coalesce()  # the update is non-linear: one entry per row
-                values = grad._values()
-                if values.numel() == 0:
+                found = _rows_and_values(grad, group.get("maximize", False))
+                if found is None:
                     continue
-                rows = grad._indices()[0]
+                rows, values = found
                 exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
                 # torch's F.sparse_adam, operation for operation
                 old_exp_avg = exp_avg.index_select(0, rows)
@@ -248,10 +269,7 @@ class RowSparseAdagrad(torch.optim.Adagrad):
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
         """One Adagrad step on the rows present in each parameter's sparse gradient."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _run_closure(closure)
         for group in self.param_groups:
             if group["weight_decay"] != 0:
                 raise RuntimeError("RowSparseAdagrad: weight_decay must be 0 for sparse gradients")
@@ -259,25 +277,16 @@ class RowSparseAdagrad(torch.optim.Adagrad):
             for param in group["params"]:
                 if param.grad is None:
                     continue
-                grad = param.grad
-                if not grad.is_sparse or grad.sparse_dim() != 1:
-                    raise RuntimeError(
-                        "RowSparseAdagrad: needs row-sparse gradients (nn.Embedding(sparse=True)), "
-                        f"got a {'sparse' if grad.is_sparse else 'dense'} gradient of shape "
-                        f"{tuple(grad.shape)}; use Adagrad for dense gradients"
-                    )
+                grad = _row_sparse_gradient(param, "RowSparseAdagrad", "Adagrad")
                 state = self.state[param]
                 step_t, state_sum = state["step"], state["sum"]
                 step_t += 1
                 step = float(step_t)
-                if group.get("maximize", False):
-                    grad = -grad
                 clr = lr / (1 + (step - 1) * lr_decay)
-                grad = grad.coalesce()  # the update is non-linear: one entry per row
-                values = grad._values()
-                if values.numel() == 0:
+                found = _rows_and_values(grad, group.get("maximize", False))
+                if found is None:
                     continue
-                rows = grad._indices()[0]
+                rows, values = found
                 # torch's sparse branch of Adagrad, operation for operation
                 new_sum = state_sum.index_select(0, rows).add_(values.pow(2))
                 state_sum.index_copy_(0, rows, new_sum)
@@ -409,10 +418,7 @@ class CombinedOptimizer(torch.optim.Optimizer):
 
     def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
         """One step of every member (``closure``, if given, is evaluated once, before)."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _run_closure(closure)
         for member in self.optimizers:
             member.step()
         return loss

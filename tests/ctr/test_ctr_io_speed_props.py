@@ -39,9 +39,10 @@ from perceptrons.ctr import (
     read_file,
 )
 from perceptrons.ctr.io import readers
-from perceptrons.ctr.io.encoding import CRITEO_MIN_COUNT, crc32_strings
-from perceptrons.ctr.io.readers import python_chunks
+from perceptrons.ctr.io.encoding import CRITEO_MIN_COUNT
+from perceptrons.ctr.io.fields import crc32_strings
 from perceptrons.ctr.io.schema import Columns, object_array
+from perceptrons.ctr.io.text import python_chunks
 
 FIXTURES = Path(__file__).parent / "fixtures"
 TABLE_SCHEMA = CTRSchema(
@@ -144,7 +145,7 @@ def test_clean_files_take_the_pyarrow_path(tmp_path: Path) -> None:
     path = tmp_path / "mixed.txt"
     path.write_bytes(b"".join(lines * 3 + [lines[0].replace(b"\t", b"\tx", 1)] + lines * 3))
     fallbacks = []
-    python_rows = readers._python_rows
+    python_rows = readers.python_rows
 
     def counted(*args: Any, **kwargs: Any) -> Any:
         fallbacks.append(args[1])  # the first line of the block
@@ -152,7 +153,7 @@ def test_clean_files_take_the_pyarrow_path(tmp_path: Path) -> None:
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(readers, "_block_bytes", lambda rows: len(b"".join(lines)))  # 4 rows
-        patch.setattr(readers, "_python_rows", counted)
+        patch.setattr(readers, "python_rows", counted)
         chunks = list(iter_chunks(path, criteo_schema(), chunk_rows=4, skip_bad_rows=True))
     assert [c.num_rows for c in chunks] == [4, 4, 4, 4, 4, 4]
     assert fallbacks == [13]  # the block of lines 13-16 only

@@ -9,10 +9,11 @@ import torch
 
 from perceptrons.config import ConfigError
 from perceptrons.ctr import CTRBatch, SyntheticCTRConfig, SyntheticCTRTask
+from perceptrons.ctr.emofm import EMOFMConfig, type_known_logits
 from perceptrons.ctr.features import CTRFeatures, CTRInput, as_ctr_input
 from perceptrons.ctr.layers import FieldAttention, FieldEmbedding, MixerBlock
 from perceptrons.ctr.metrics import auc
-from perceptrons.ctr.models import CTRStep, EMOFMConfig, type_known_logits
+from perceptrons.ctr.models import CTRStep
 from perceptrons.data.loader import TensorLoader
 from perceptrons.registry import create_model
 from perceptrons.train import (

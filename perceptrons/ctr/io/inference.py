@@ -29,14 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from perceptrons.ctr.io.readers import (
-    UTF8_BOM,
-    BadField,
-    is_parquet,
-    read_table_header,
-    split_line,
-)
+from perceptrons.ctr.io.readers import is_parquet
 from perceptrons.ctr.io.schema import CTRDataError, CTRSchema, criteo_schema
+from perceptrons.ctr.io.text import UTF8_BOM, BadField, read_table_header, split_line
 
 __all__ = ["ColumnReport", "SchemaInference", "infer_schema", "print_schema_inference"]
 

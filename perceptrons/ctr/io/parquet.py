@@ -16,13 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from perceptrons.ctr.io.readers import (
-    BadField,
-    parse_label,
-    parse_number,
-    parse_type,
-    require_pyarrow,
-)
+from perceptrons.ctr.io.readers import require_pyarrow
 from perceptrons.ctr.io.schema import (
     CTRDataError,
     CTRSchema,
@@ -31,6 +25,7 @@ from perceptrons.ctr.io.schema import (
     ReadStats,
     object_array,
 )
+from perceptrons.ctr.io.text import BadField, parse_label, parse_number, parse_type
 
 __all__ = ["iter_parquet_chunks", "parquet_columns", "parquet_sample"]
 

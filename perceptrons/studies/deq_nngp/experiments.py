@@ -28,7 +28,7 @@ from perceptrons.theory.gp import DEQKernel, NNGPRegressor, kernel_ridge_predict
 from perceptrons.theory.inputs import correlated_inputs, sphere_inputs
 from perceptrons.theory.kernels import Erf, Tanh, deq_kernel
 from perceptrons.theory.kernels.deq import deq_depth_kernels
-from perceptrons.theory.montecarlo import ks_critical_value, ks_normal_statistic
+from perceptrons.theory.ks import ks_critical_value, ks_normal_statistic
 
 __all__ = [
     "REFERENCE",

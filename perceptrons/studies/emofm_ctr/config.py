@@ -224,6 +224,7 @@ register_study(
     summary="EMOFM (reconstruction) vs CTR baselines on synthetic data with a known oracle",
     run="perceptrons.studies.emofm_ctr.run:run",
     modules=(
+        "perceptrons.ctr.emofm",
         "perceptrons.ctr.models",
         "perceptrons.ctr.layers",
         "perceptrons.ctr.metrics",
