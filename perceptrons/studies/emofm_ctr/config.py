@@ -105,6 +105,12 @@ class EMOFMCTRConfig(StudyConfig):
             model; 1: all in this process). Every job is seeded, so the result does not depend
             on it; each process draws the rows of the repetitions it trains (memory grows with
             the number of workers) and uses ``num_threads`` torch threads.
+        job_dir: Folder of job records ("" keeps none): each finished (repetition, model)
+            job writes its fit summary and test metrics there, and a run finds the records
+            of earlier runs with the same job settings and does not train those jobs again:
+            a run split into parts (by ``seed`` and ``num_seeds``, or by model lists) and
+            then repeated whole merges them, and a killed run resumes
+            (`perceptrons.studies.emofm_ctr.experiments.job_record_path`; docs/ctr.md).
     """
 
     task: SyntheticCTRConfig = SyntheticCTRConfig(max_cardinality=100)
@@ -141,6 +147,7 @@ class EMOFMCTRConfig(StudyConfig):
     num_threads: int = 1
     device: str = "cpu"
     workers: int = 1
+    job_dir: str = ""
 
     def validate(self) -> None:
         super().validate()

@@ -17,6 +17,17 @@ Oracles on the test rows: ``oracle`` = AUC of the Bayes predictor with types hid
 
 Every (repetition, model) pair is one seeded `Job`; `run_job` is a top-level function so that
 ``workers > 1`` can run the jobs in spawned processes with the same result as in this one.
+
+Runs in parts (``job_dir``): with ``job_dir`` set, every finished job writes a small JSON
+record, `job_record_path` ``<job_dir>/<settings key>/seed<s>-<task>-<model>.json``, and a later
+run reads the records it finds instead of training those jobs again. The settings key
+(`job_key`) hashes every configuration field that can change a job's result (`job_settings`:
+the task, row counts, sizes, protocol, optimiser, threads, device) and leaves out the ones that
+only choose *which* jobs run (``seed``, ``num_seeds``, the model lists, ``workers``,
+``job_dir``) or judge the result (the claim thresholds); records are named by the absolute seed
+``seed + i``, so ``--set seed=1 --set num_seeds=1`` trains repetition 1 of a ``seed=0,
+num_seeds=3`` run. A run split by seed (or by model list) and then repeated with every seed
+merges the parts, and a killed run resumes where it stopped (docs/ctr.md gives the commands).
 ``benchmarks/ctr_protocol.py`` reuses `repetition_data`, `build_model`, `evaluate_model` and
 `oracle_metrics`, and calls `fit_ctr_model` as `train_model` does, to probe the protocol one
 model at a time.
@@ -25,9 +36,14 @@ model at a time.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
+import math
 import multiprocessing
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,6 +53,7 @@ from perceptrons.ctr import SyntheticCTRData, SyntheticCTRTask
 from perceptrons.ctr.features import CTRFeatures
 from perceptrons.ctr.metrics import auc, ctr_metrics
 from perceptrons.ctr.pipeline import fit_ctr_model
+from perceptrons.io import load_json, save_json
 from perceptrons.registry import create_model
 from perceptrons.studies.base import Table
 from perceptrons.studies.common import format_mean_std, predict
@@ -55,11 +72,17 @@ __all__ = [
     "build_model",
     "compare_models",
     "evaluate_model",
+    "job_key",
+    "job_record_path",
+    "job_settings",
+    "load_job_record",
     "oracle_metrics",
+    "reliability_bins",
     "repetition_data",
     "repetition_task",
     "run_job",
     "run_jobs",
+    "save_job_record",
     "test_rows",
     "train_model",
 ]
@@ -121,7 +144,8 @@ class TestMetrics:
         logloss: Pooled log loss.
         pcoc: Predicted over observed clicks (ideal 1).
         type_auc: True row type -> AUC of the rows of that type.
-        probabilities: ``(n,)`` predicted click probabilities.
+        reliability: ``(mean predicted, observed click rate)`` per decile of the prediction
+            (`reliability_bins`; the calibration figure).
         member_auc: EMOFM only: AUC of its two ensemble members (HM, WM); else ``None``.
         type_accuracy: EMOFM only: accuracy of its auxiliary type model; else ``None``.
     """
@@ -130,7 +154,7 @@ class TestMetrics:
     logloss: float
     pcoc: float
     type_auc: dict[int, float]
-    probabilities: np.ndarray
+    reliability: tuple[tuple[float, ...], tuple[float, ...]]
     member_auc: tuple[float, ...] | None = None
     type_accuracy: float | None = None
 
@@ -209,8 +233,8 @@ class Comparison:
         control: ``tie_models`` on the same tasks with the interactions switched off.
         majority_type_fraction: Per repetition, the fraction of test rows of the most common
             type (what a type model must beat).
-        calibration_labels: ``(n,)`` test labels of repetition 0.
-        calibration: Main model -> its ``(n,)`` test probabilities on repetition 0.
+        calibration: Main model -> its test metrics on repetition 0 (reliability curve and
+            PCOC of the calibration figure).
         models_table: Test metrics of the main models and the three oracles.
         ablations_table: EMOFM, its ablations and the DNN.
         control_table: The control models and the oracle (= first-order) of the control.
@@ -221,8 +245,7 @@ class Comparison:
     planted: TaskRuns
     control: TaskRuns
     majority_type_fraction: list[float]
-    calibration_labels: np.ndarray
-    calibration: dict[str, np.ndarray]
+    calibration: dict[str, TestMetrics]
     models_table: Table
     ablations_table: Table
     control_table: Table
@@ -328,6 +351,18 @@ def train_model(
     )
 
 
+def reliability_bins(
+    labels: np.ndarray, probabilities: np.ndarray, bins: int = 10
+) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Mean predicted probability and observed click rate in ``bins`` equal-count bins of the
+    prediction (sorted by it; `numpy.array_split` sizes)."""
+    groups = np.array_split(np.argsort(probabilities, kind="stable"), bins)
+    return (
+        tuple(float(probabilities[g].mean()) for g in groups),
+        tuple(float(labels[g].mean()) for g in groups),
+    )
+
+
 def evaluate_model(model: torch.nn.Module, test: dict[str, torch.Tensor]) -> TestMetrics:
     """Test metrics of a trained model with the row types hidden from it."""
     out = _outputs(model, test)
@@ -348,7 +383,7 @@ def evaluate_model(model: torch.nn.Module, test: dict[str, torch.Tensor]) -> Tes
             for k, v in metrics.items()
             if k.startswith("auc_type_")
         },
-        probabilities=p.numpy(),
+        reliability=reliability_bins(y.numpy().astype(float), p.numpy().astype(float)),
         member_auc=member_auc,
         type_accuracy=type_accuracy,
     )
@@ -369,9 +404,125 @@ def oracle_metrics(data: SyntheticCTRData) -> OracleMetrics:
     return OracleMetrics(**out)
 
 
+# -------------------------------------------------------------------- job records (runs in parts)
+JOB_SELECTION_FIELDS = (
+    "seed",
+    "num_seeds",
+    "models",
+    "ablations",
+    "tie_models",
+    "extra_families",
+    "family_models",
+    "workers",
+    "job_dir",
+    "lr_tolerance",
+    "mixer_margin",
+    "mixer_gap_fraction",
+    "tie_tolerance",
+    "pcoc_tolerance",
+)
+"""`EMOFMCTRConfig` fields that choose which jobs run or judge their results, and so are left
+out of `job_settings`: changing them never changes a job's record."""
+
+
+def job_settings(config: EMOFMCTRConfig) -> dict[str, Any]:
+    """The configuration fields that can change a job's result (all but
+    `JOB_SELECTION_FIELDS`), as plain JSON values."""
+    return {k: v for k, v in config.to_dict().items() if k not in JOB_SELECTION_FIELDS}
+
+
+def job_key(config: EMOFMCTRConfig) -> str:
+    """16 hex digits of the SHA-256 of `job_settings` (sorted-key JSON): the folder of the
+    job records of runs whose jobs give the same results."""
+    text = json.dumps(job_settings(config), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def job_record_path(config: EMOFMCTRConfig, job: Job) -> Path:
+    """``<job_dir>/<job_key>/seed<seed + repetition>-<task>-<model>.json``; task is
+    ``planted``, ``control`` (the interactions-off task) or the interaction family."""
+    if not config.job_dir:
+        raise ValueError("job_dir: not set, so jobs keep no records")
+    task = job.family or ("control" if job.tie else "planted")
+    name = f"seed{config.seed + job.repetition}-{task}-{job.model}.json"
+    return Path(config.job_dir) / job_key(config) / name
+
+
+def save_job_record(config: EMOFMCTRConfig, run: ModelRun) -> Path:
+    """Write ``run``'s record (atomically; the folder's ``settings.json`` the first time)."""
+    path = job_record_path(config, run.job)
+    settings = path.parent / "settings.json"
+    if not settings.exists():
+        save_json(settings, job_settings(config))
+    test = dataclasses.asdict(run.test)
+    test["type_auc"] = {str(k): v for k, v in run.test.type_auc.items()}
+    save_json(
+        path,
+        {
+            "seed": config.seed + run.job.repetition,
+            "model": run.job.model,
+            "tie": run.job.tie,
+            "family": run.job.family,
+            "fit": dataclasses.asdict(run.fit),
+            "test": test,
+        },
+    )
+    return path
+
+
+def _number(value: Any) -> float:
+    return math.nan if value is None else float(value)
+
+
+def load_job_record(config: EMOFMCTRConfig, job: Job) -> ModelRun | None:
+    """The record of ``job`` under ``config.job_dir``, or ``None`` when there is none (or
+    ``job_dir`` is unset).
+
+    Raises:
+        ValueError: The file is there but is not a record of this job (names the file).
+    """
+    if not config.job_dir:
+        return None
+    path = job_record_path(config, job)
+    if not path.exists():
+        return None
+    try:
+        doc = load_json(path)
+        expected = (config.seed + job.repetition, job.model, job.tie, job.family)
+        found = (doc["seed"], doc["model"], doc["tie"], doc["family"])
+        if found != expected:
+            raise ValueError(f"holds the job {found}, not {expected}")
+        fit, test = doc["fit"], doc["test"]
+        summary = FitSummary(
+            seconds=float(fit["seconds"]),
+            steps=int(fit["steps"]),
+            epochs=float(fit["epochs"]),
+            best_step=int(fit["best_step"]),
+            val_auc=float(fit["val_auc"]),
+        )
+        metrics = TestMetrics(
+            auc=_number(test["auc"]),
+            logloss=_number(test["logloss"]),
+            pcoc=_number(test["pcoc"]),
+            type_auc={int(k): _number(v) for k, v in test["type_auc"].items()},
+            reliability=(
+                tuple(_number(v) for v in test["reliability"][0]),
+                tuple(_number(v) for v in test["reliability"][1]),
+            ),
+            member_auc=None
+            if test["member_auc"] is None
+            else tuple(_number(v) for v in test["member_auc"]),
+            type_accuracy=None if test["type_accuracy"] is None else float(test["type_accuracy"]),
+        )
+    except (KeyError, TypeError, IndexError, ValueError) as error:
+        raise ValueError(f"{path}: not a job record of this study ({error})") from error
+    return ModelRun(job, summary, metrics)
+
+
 def run_job(config: EMOFMCTRConfig, job: Job) -> ModelRun:
     """Train and test one model on repetition ``job.repetition`` (an ablation name builds EMOFM
-    with that switch off); the same result in any process, since every draw is seeded."""
+    with that switch off); the same result in any process, since every draw is seeded. With
+    ``config.job_dir`` set, the result is also written as the job's record."""
     seed = config.seed + job.repetition
     train, val, test_data = repetition_data(config, job.repetition, job.tie, job.family)
     features = test_data.feature_spec
@@ -380,24 +531,53 @@ def run_job(config: EMOFMCTRConfig, job: Job) -> ModelRun:
     else:
         model = build_model(job.model, config, features, seed)
     fitted = train_model(model, config, train, val, seed)
-    return ModelRun(job, fitted, evaluate_model(model, test_data.to_batch().to_tensors()))
+    run = ModelRun(job, fitted, evaluate_model(model, test_data.to_batch().to_tensors()))
+    if config.job_dir:
+        save_job_record(config, run)
+    return run
 
 
 def _worker_init(num_threads: int) -> None:
     torch.set_num_threads(num_threads)
 
 
+def _report(index: int, total: int, run: ModelRun, source: str) -> None:
+    task = run.job.family or ("control" if run.job.tie else "planted")
+    print(
+        f"emofm-ctr: job {index}/{total} repetition {run.job.repetition} {task} "
+        f"{run.job.model}: test AUC {run.test.auc:.4f}, {run.fit.seconds:.0f} s ({source})",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def run_jobs(config: EMOFMCTRConfig, jobs: list[Job]) -> list[ModelRun]:
     """`run_job` of every job, in order; in ``config.workers`` spawned processes (each with
-    ``config.num_threads`` torch threads) when that is above 1."""
-    if config.workers == 1:
-        return [run_job(config, job) for job in jobs]
+    ``config.num_threads`` torch threads) when that is above 1. Jobs with a record under
+    ``config.job_dir`` are read, not trained. A line per finished job goes to stderr."""
+    results: list[ModelRun | None] = [load_job_record(config, job) for job in jobs]
+    todo = [i for i, run in enumerate(results) if run is None]
+    total, done = len(jobs), 0
+    for run in results:
+        if run is not None:
+            done += 1
+            _report(done, total, run, f"record in {config.job_dir}")
+    if config.workers == 1 or len(todo) <= 1:
+        for i in todo:
+            results[i] = run = run_job(config, jobs[i])
+            done += 1
+            _report(done, total, run, "trained")
+        return [r for r in results if r is not None]
     context = multiprocessing.get_context("spawn")  # CUDA cannot be used in forked children
     with ProcessPoolExecutor(
         config.workers, mp_context=context, initializer=_worker_init, initargs=(config.num_threads,)
     ) as pool:
-        futures = [pool.submit(run_job, config, job) for job in jobs]
-        return [future.result() for future in futures]
+        futures = {i: pool.submit(run_job, config, jobs[i]) for i in todo}
+        for i, future in futures.items():
+            results[i] = run = future.result()
+            done += 1
+            _report(done, total, run, "trained")
+    return [r for r in results if r is not None]
 
 
 # -------------------------------------------------------------------- the experiment
@@ -458,7 +638,7 @@ def compare_models(config: EMOFMCTRConfig) -> Comparison:
         else:
             (tie_runs if run.job.tie else runs)[run.job.model].append(run)
     calibration = {
-        r.job.model: r.test.probabilities
+        r.job.model: r.test
         for r in results
         if r.job.repetition == 0 and not r.job.tie and not r.job.family and r.job.model in models
     }
@@ -467,14 +647,11 @@ def compare_models(config: EMOFMCTRConfig) -> Comparison:
     oracles: list[OracleMetrics] = []
     tie_oracles: list[OracleMetrics] = []
     majority: list[float] = []
-    calibration_labels = np.zeros(0)
     for i in reps:
         rows = test_rows(config, repetition_task(config, i, tie=False), i)
         oracles.append(oracle_metrics(rows))
         counts = np.bincount(rows.types, minlength=config.task.num_types)
         majority.append(float(counts.max() / counts.sum()))
-        if i == 0:
-            calibration_labels = rows.labels.astype(float)
         tie_rows = test_rows(config, repetition_task(config, i, tie=True), i)
         tie_oracles.append(oracle_metrics(tie_rows))
         for fam in families:
@@ -496,7 +673,6 @@ def compare_models(config: EMOFMCTRConfig) -> Comparison:
         planted=planted,
         control=control,
         majority_type_fraction=majority,
-        calibration_labels=calibration_labels,
         calibration=calibration,
         models_table=_table(config, planted, models, list(ORACLES)),
         ablations_table=_table(config, planted, ["emofm", *ablations, "dnn"], []),

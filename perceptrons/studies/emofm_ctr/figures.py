@@ -59,26 +59,16 @@ def plot_ablations(out_dir: Path, comparison: Comparison, ablations: list[str]) 
     return save_figure(fig, out_dir / "ablations.png")
 
 
-def _reliability(y: np.ndarray, p: np.ndarray, bins: int = 10) -> tuple[np.ndarray, np.ndarray]:
-    """Mean predicted vs observed click rate in equal-count bins of the prediction."""
-    order = np.argsort(p)
-    groups = np.array_split(order, bins)
-    return np.array([p[g].mean() for g in groups]), np.array([y[g].mean() for g in groups])
-
-
 def plot_calibration(out_dir: Path, comparison: Comparison) -> Path:
     """Reliability curves (deciles of the prediction) of the main models on the first seed's
     test rows; saved as ``calibration.png``."""
     fig = Figure(figsize=(5, 4.5), layout="constrained")
     ax = fig.subplots()
-    y = comparison.calibration_labels
     top = 0.0
-    for i, (name, p) in enumerate(comparison.calibration.items()):
-        mean_p, rate = _reliability(y, p)
-        top = max(top, mean_p.max(), rate.max())
-        ax.plot(
-            mean_p, rate, "o-", ms=3, color=f"C{i}", label=f"{name} (PCOC {p.sum() / y.sum():.3f})"
-        )
+    for i, (name, test) in enumerate(comparison.calibration.items()):
+        mean_p, rate = test.reliability
+        top = max(top, *mean_p, *rate)
+        ax.plot(mean_p, rate, "o-", ms=3, color=f"C{i}", label=f"{name} (PCOC {test.pcoc:.3f})")
     ax.plot([0, top], [0, top], "k--", lw=1, label="perfect calibration")
     ax.set(
         xlabel="mean predicted click probability (decile)",
