@@ -12,6 +12,8 @@ does: ``zero_grad`` -> `CTRStep` -> ``backward`` -> ``optimizer.step``, with the
 * ``sparse_adam``: ``sparse_embeddings=True``, AdamW on the dense part, SparseAdam on the
   tables (``OptimizerConfig(embedding_optimizer="sparse_adam")``);
 * ``adagrad``: the same with Adagrad on the tables;
+* ``rowwise_adagrad``: the same with `RowwiseAdagrad` (one accumulator per row, torchrec's
+  and PyTorch-BigGraph's choice for large tables);
 * ``torch SparseAdam`` / ``torch Adagrad``: the same two with torch's own classes instead of
   `perceptrons.train.optim.RowSparseAdam` / ``RowSparseAdagrad`` (their row-wise subclasses,
   bit-identical updates), for comparison.
@@ -70,6 +72,7 @@ MODES = {
     "dense adamw": (False, _from_config(OptimizerConfig(name="adamw", fused=True))),
     "sparse_adam": (True, _from_config(OptimizerConfig(embedding_optimizer="sparse_adam"))),
     "adagrad": (True, _from_config(OptimizerConfig(embedding_optimizer="adagrad"))),
+    "rowwise_adagrad": (True, _from_config(OptimizerConfig(embedding_optimizer="rowwise_adagrad"))),
     "torch SparseAdam": (True, _with_torch(torch.optim.SparseAdam)),
     "torch Adagrad": (True, _with_torch(torch.optim.Adagrad)),
 }

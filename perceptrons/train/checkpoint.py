@@ -306,8 +306,9 @@ def load_checkpoint(
 
     Raises:
         FileNotFoundError: no checkpoint at ``path``, or a file of it is missing (named).
-        ValueError: a file is not valid JSON/safetensors, or has no optimiser/scheduler state
-            while one was asked for.
+        ValueError: a file is not valid JSON/safetensors, has no optimiser/scheduler state
+            while one was asked for, or its optimiser state does not fit ``optimizer``
+            (other parameter groups; the message names both).
     """
     path = Path(path)
     if not (path / "state.json").exists() and list_checkpoints(path):
@@ -329,7 +330,18 @@ def load_checkpoint(
         # would copy the checkpoint's (e.g. fused=True into a non-fused optimiser)
         flags = ("fused", "foreach", "capturable", "differentiable")
         chosen = [{k: g[k] for k in flags if k in g} for g in optimizer.param_groups]
-        optimizer.load_state_dict(_unflatten_optimizer(plain, opt_tensors, optimizer))
+        try:
+            optimizer.load_state_dict(_unflatten_optimizer(plain, opt_tensors, optimizer))
+        except (ValueError, KeyError, IndexError) as error:
+            saved = [len(g.get("params", ())) for g in plain.get("param_groups", ())]
+            raise ValueError(
+                f"{files['optimizer.json']}: the optimiser state does not fit this optimiser "
+                f"({error}); the checkpoint has parameter groups of sizes {saved}, the "
+                f"optimiser {[len(g['params']) for g in optimizer.param_groups]}: it was "
+                "written by a run that grouped the parameters differently (another model, "
+                "optimiser or no-weight-decay grouping); start a new run, or load the model "
+                "weights alone (load_checkpoint(path, model=...))"
+            ) from error
         for group, kept in zip(optimizer.param_groups, chosen, strict=True):
             group.update(kept)
     if scheduler is not None:

@@ -37,8 +37,11 @@ class OptimizerConfig(Config):
             ``betas`` and ``eps``: Adam's moments updated and applied only on the rows of the
             batch; torch adds ``eps`` to the uncorrected ``sqrt(v)``, which is Adam with
             ``eps / sqrt(1 - beta2^t)``) or ``"adagrad"`` (`torch.optim.Adagrad` with torch's
-            defaults besides the learning rate, updated only on the rows of the batch). With
-            either, ``name`` optimises the other (dense) parameters, and the tables' update
+            defaults besides the learning rate, updated only on the rows of the batch) or
+            ``"rowwise_adagrad"`` (`RowwiseAdagrad`: one accumulator per row, the mean of its
+            squared gradient, as PyTorch-BigGraph and torchrec train their tables; state 16x
+            smaller for 16-wide rows). With any of them, ``name`` optimises the other (dense)
+            parameters, and the tables' update
             costs O(rows of the batch) instead of O(rows of the table). Neither has weight
             decay: ``weight_decay`` acts on the dense parameters only; an L2 penalty on the
             looked-up rows is ``CTRStep(embedding_l2=...)``.
@@ -53,7 +56,7 @@ class OptimizerConfig(Config):
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
     fused: bool = False
-    embedding_optimizer: Literal["same", "sparse_adam", "adagrad"] = "same"
+    embedding_optimizer: Literal["same", "sparse_adam", "adagrad", "rowwise_adagrad"] = "same"
     embedding_lr: float | None = None
 
     def validate(self) -> None:
@@ -68,8 +71,8 @@ class OptimizerConfig(Config):
             require(
                 self.embedding_optimizer != "same",
                 "embedding_lr",
-                "is only used with embedding_optimizer 'sparse_adam' or 'adagrad' (it is "
-                "'same'); leave it None",
+                "is only used with embedding_optimizer 'sparse_adam', 'adagrad' or "
+                "'rowwise_adagrad' (it is 'same'); leave it None",
                 self.embedding_lr,
             )
         require(

@@ -9,8 +9,11 @@ model's sparse embedding modules (`sparse_embedding_parameters`) into `torch.opt
 (the "lazy" Adam: only the moments of the rows in the gradient are updated and applied,
 https://pytorch.org/docs/stable/generated/torch.optim.SparseAdam.html; computed row-wise by
 its subclass `RowSparseAdam`, bit-identical and faster) or `torch.optim.Adagrad`
-(element-wise accumulators, updated only on the rows in the gradient), and every other
-parameter into the configured sgd/adam/adamw. The two are driven as one `CombinedOptimizer`
+(element-wise accumulators, updated only on the rows in the gradient), or `RowwiseAdagrad`
+(``"rowwise_adagrad"``: one accumulator per row, the mean of the row's squared gradient, as in
+PyTorch-BigGraph (Lerer et al. 2019, arXiv:1903.12287, section 4.1) and FBGEMM/torchrec's
+``EXACT_ROWWISE_ADAGRAD``, https://pytorch.org/torchrec/), and every other parameter into the
+configured sgd/adam/adamw. The two are driven as one `CombinedOptimizer`
 (named after torchrec's ``CombinedOptimizer``,
 https://pytorch.org/torchrec/torchrec.optim.html, whose keyed state layout it does not use):
 concatenated ``param_groups``, one ``step``/``zero_grad`` and one torch-format ``state_dict``,
@@ -45,6 +48,7 @@ __all__ = [
     "CombinedOptimizer",
     "RowSparseAdagrad",
     "RowSparseAdam",
+    "RowwiseAdagrad",
     "clip_grad_norm",
     "lr_factor",
     "make_optimizer",
@@ -156,6 +160,8 @@ def _embedding_optimizer(
         return RowSparseAdam(params, lr=lr, betas=config.betas, eps=config.eps)
     if config.embedding_optimizer == "adagrad":
         return RowSparseAdagrad(params, lr=lr)
+    if config.embedding_optimizer == "rowwise_adagrad":
+        return RowwiseAdagrad(params, lr=lr)
     raise ValueError(  # unreachable: Literal-checked
         f"embedding_optimizer: unknown optimizer {config.embedding_optimizer!r}"
     )
@@ -295,6 +301,88 @@ class RowSparseAdagrad(torch.optim.Adagrad):
         return loss
 
 
+class RowwiseAdagrad(torch.optim.Optimizer):
+    """Row-wise Adagrad for row-sparse gradients: one accumulator per embedding row.
+
+    For each row ``r`` of the (coalesced) gradient, with ``D`` the row width::
+
+        s_r += mean_d(g_rd ** 2)                 # one float per row, not per element
+        w_r -= lr / (sqrt(s_r) + eps) * g_r
+
+    Rows absent from the gradient are not touched (Adagrad leaves a zero-gradient row in place
+    anyway, so the lazy update is exact). This is PyTorch-BigGraph's row-wise Adagrad (Lerer et
+    al. 2019, arXiv:1903.12287, section 4.1) and FBGEMM's ``EXACT_ROWWISE_ADAGRAD`` that
+    torchrec trains its tables with: the state is ``D`` times smaller than element-wise
+    Adagrad's (40 MB instead of 640 MB for 10^7 rows of 16 floats), and the step reads and
+    writes one float of state per touched row.
+
+    Args:
+        params: The embedding weights (2-d; row-sparse gradients only, e.g. from
+            ``nn.Embedding(sparse=True)``) or parameter groups.
+        lr: Learning rate.
+        eps: Added to ``sqrt(s_r)``.
+        initial_accumulator_value: Start value of every ``s_r``.
+
+    State per parameter: ``"step"`` (int) and ``"sum"`` (``(rows,)`` float tensor).
+    """
+
+    def __init__(
+        self,
+        params: Iterable[torch.Tensor] | Iterable[dict[str, Any]],
+        lr: float = 1e-2,
+        eps: float = 1e-10,
+        initial_accumulator_value: float = 0.0,
+    ) -> None:
+        if not (math.isfinite(lr) and lr > 0):
+            raise ValueError(f"RowwiseAdagrad: lr must be finite and > 0, got {lr}")
+        if not eps >= 0:
+            raise ValueError(f"RowwiseAdagrad: eps must be >= 0, got {eps}")
+        if not initial_accumulator_value >= 0:
+            raise ValueError(
+                "RowwiseAdagrad: initial_accumulator_value must be >= 0, got "
+                f"{initial_accumulator_value}"
+            )
+        defaults = {"lr": lr, "eps": eps, "initial_accumulator_value": initial_accumulator_value}
+        super().__init__(params, defaults)
+        for group in self.param_groups:
+            for param in group["params"]:
+                if param.dim() != 2:
+                    raise ValueError(
+                        "RowwiseAdagrad: takes 2-d embedding weights (rows, width), got shape "
+                        f"{tuple(param.shape)}"
+                    )
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
+        """One row-wise Adagrad step on the rows present in each parameter's gradient."""
+        loss = _run_closure(closure)
+        for group in self.param_groups:
+            lr, eps = float(group["lr"]), float(group["eps"])
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                grad = _row_sparse_gradient(param, "RowwiseAdagrad", "Adagrad")
+                state = self.state[param]
+                if len(state) == 0:
+                    state["step"] = 0
+                    state["sum"] = torch.full(
+                        (param.shape[0],),
+                        float(group["initial_accumulator_value"]),
+                        dtype=param.dtype,
+                        device=param.device,
+                    )
+                state["step"] += 1
+                found = _rows_and_values(grad, group.get("maximize", False))
+                if found is None:
+                    continue
+                rows, values = found
+                total = state["sum"].index_select(0, rows).add_(values.square().mean(1))
+                state["sum"].index_copy_(0, rows, total)
+                scale = total.sqrt_().add_(eps).reciprocal_()
+                _add_rows(param, rows, values * scale.unsqueeze(1), alpha=-lr)
+        return loss
+
+
 def make_optimizer(
     params: nn.Module | Iterable[torch.Tensor] | Iterable[dict[str, Any]], config: OptimizerConfig
 ) -> torch.optim.Optimizer:
@@ -337,8 +425,8 @@ def make_optimizer(
                 f"embedding_optimizer: 'same' gives the sparse embedding gradients of the model "
                 f"({len(sparse)} nn.Embedding(sparse=True) weights) to {config.name!r}, which "
                 "cannot apply them (only sgd without momentum and weight decay can); set "
-                "embedding_optimizer='sparse_adam' or 'adagrad', or build the model with dense "
-                "embeddings"
+                "embedding_optimizer='sparse_adam', 'adagrad' or 'rowwise_adagrad', or build the "
+                "model with dense embeddings"
             )
         return _dense_optimizer(
             weight_decay_groups(model, list(model.parameters()), config.weight_decay), config

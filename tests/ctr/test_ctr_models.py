@@ -372,7 +372,7 @@ def test_sparse_adam_first_step_matches_dense_adam(small_task: SyntheticCTRTask)
             torch.testing.assert_close(value, dense.state_dict()[key], rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("embedding_optimizer", ["sparse_adam", "adagrad"])
+@pytest.mark.parametrize("embedding_optimizer", ["sparse_adam", "adagrad", "rowwise_adagrad"])
 def test_a_step_changes_only_the_batch_rows_of_a_1e5_row_table(embedding_optimizer: str) -> None:
     features = _features(cards=(60_000, 30_000), multi=(10_000,))  # 10^5 table rows
     model = create_model("fm", seed=0, features=features, sparse_embeddings=True)
@@ -471,7 +471,7 @@ def _sparse_run(out_dir, data, embedding_optimizer: str, interrupt_at: int | Non
     return model, result
 
 
-@pytest.mark.parametrize("embedding_optimizer", ["sparse_adam", "adagrad"])
+@pytest.mark.parametrize("embedding_optimizer", ["sparse_adam", "adagrad", "rowwise_adagrad"])
 @pytest.mark.parametrize("interrupt_at", [6, 11])
 def test_sparse_fit_resumes_bit_identically(
     tmp_path, small_task: SyntheticCTRTask, embedding_optimizer: str, interrupt_at: int

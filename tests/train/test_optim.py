@@ -27,6 +27,7 @@ from perceptrons.train.optim import (
     CombinedOptimizer,
     RowSparseAdagrad,
     RowSparseAdam,
+    RowwiseAdagrad,
     clip_grad_norm,
     lr_factor,
     sparse_embedding_parameters,
@@ -234,7 +235,49 @@ def test_sparse_adagrad_equals_dense_adagrad_over_steps():
         torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
 
 
-@pytest.mark.parametrize("embedding_optimizer", ["sparse_adam", "adagrad"])
+def test_rowwise_adagrad_follows_its_closed_form_over_steps():
+    """s_r += mean_d(g_r^2); w_r -= lr g_r / (sqrt(s_r) + eps), from the dense gradients of an
+    identical dense model (a row with a zero gradient keeps w_r and s_r: lazy = dense)."""
+    rows, lr, eps = 30, 0.1, 1e-10
+    dense, sparse = _Bag(rows, sparse=False), _Bag(rows, sparse=True)
+    config = OptimizerConfig(
+        name="sgd", lr=0.01, embedding_optimizer="rowwise_adagrad", embedding_lr=lr
+    )
+    optimizer = make_optimizer(sparse, config)
+    head = torch.optim.SGD(dense.head.parameters(), lr=0.01)
+    weight, total = dense.table.weight.detach().clone().double(), torch.zeros(rows).double()
+    for seed in range(4):
+        ids = _ids(seed, rows)
+        ids[0, 0] = ids[1, 1]  # a repeated id: its gradients add up
+        head.zero_grad(set_to_none=True)
+        dense.table.weight.grad = None
+        _loss(dense, ids).backward()
+        g = dense.table.weight.grad.double()
+        total += g.square().mean(1)
+        weight -= lr * g / (total.sqrt() + eps).unsqueeze(1)
+        head.step()
+        with torch.no_grad():
+            dense.table.weight.copy_(weight)
+        _step(sparse, optimizer, ids)
+        torch.testing.assert_close(sparse.table.weight.double(), weight, rtol=0, atol=1e-6)
+    state = optimizer.state[sparse.table.weight]
+    assert state["sum"].shape == (rows,) and state["step"] == 4
+    torch.testing.assert_close(state["sum"].double(), total, rtol=1e-5, atol=1e-12)
+
+
+def test_rowwise_adagrad_refuses_bad_arguments_and_dense_gradients():
+    table = nn.Parameter(torch.zeros(5, 3))
+    with pytest.raises(ValueError, match="lr"):
+        RowwiseAdagrad([table], lr=0.0)
+    with pytest.raises(ValueError, match="2-d"):
+        RowwiseAdagrad([nn.Parameter(torch.zeros(5))])
+    optimizer = RowwiseAdagrad([table])
+    table.grad = torch.ones(5, 3)
+    with pytest.raises(RuntimeError, match="row-sparse"):
+        optimizer.step()
+
+
+@pytest.mark.parametrize("embedding_optimizer", ["sparse_adam", "adagrad", "rowwise_adagrad"])
 def test_a_step_changes_exactly_the_rows_of_the_batch(embedding_optimizer):
     rows = 100_000
     model = _Bag(rows, dim=8, sparse=True)

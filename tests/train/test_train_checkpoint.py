@@ -136,6 +136,26 @@ def test_missing_file_is_named(tmp_path):
         load_checkpoint(tmp_path / "step_00000099")
 
 
+def test_optimiser_state_of_other_parameter_groups_is_refused_by_name(tmp_path):
+    """A checkpoint whose optimiser grouped the parameters otherwise (one group) cannot load
+    into an optimiser with decay / no-decay groups: the error names the file and both layouts,
+    and the model weights alone still load."""
+    model, optimizer, scheduler = _setup()
+    _train(model, optimizer, scheduler, 2)
+    path = save_checkpoint(tmp_path, 2, model=model, optimizer=optimizer, scheduler=scheduler)
+    groups = [
+        {"params": [model[0].weight, model[3].weight]},
+        {"params": [model[0].bias, model[2].weight, model[2].bias, model[3].bias]},
+    ]
+    grouped = torch.optim.AdamW(groups, weight_decay=0.0)
+    with pytest.raises(ValueError, match=r"optimizer\.json.*sizes \[6\].*optimiser \[2, 4\]"):
+        load_checkpoint(path, model=model, optimizer=grouped)
+    fresh, _, _ = _setup(seed=3)
+    load_checkpoint(path, model=fresh)
+    pairs = zip(fresh.parameters(), model.parameters(), strict=True)
+    assert all(torch.equal(a, b) for a, b in pairs)
+
+
 def test_load_from_root_uses_newest_and_prunes(tmp_path):
     model, optimizer, _ = _setup()
     for step in (5, 10, 15, 20):
