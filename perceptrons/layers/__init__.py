@@ -19,6 +19,10 @@ explicit ``generator`` for their initial weights, and ``device``/``dtype`` like 
   the sequence lengths and non-causal; baselines `SoftmaxAttention` (SDPA),
   `NaiveSoftmaxAttention` and `LinearAttention` with the same interface; `make_attention` by
   name (`ATTENTION_KINDS`).
+* `BinaryLinear`, `BinaryAttention`, `BinaryMLP`, `softmax_aware_binarize` and the ablation
+  binarisers (`threshold_binarize`, `presoftmax_binarize`, `bernoulli_binarize`,
+  `argmax_binarize`), `binary_sign` (straight-through sign): the binary layers of BiViT (He et
+  al. 2023); bit-packed inference is `perceptrons.binary`.
 * `largest_saved_tensor_numel`, `saved_tensor_bytes`: what a forward pass saves for backward,
   a deterministic measure of activation memory.
 """
@@ -39,6 +43,17 @@ from perceptrons.layers.attention import (
     NaiveSoftmaxAttention,
     SoftmaxAttention,
     make_attention,
+)
+from perceptrons.layers.binary import (
+    BinaryAttention,
+    BinaryLinear,
+    BinaryMLP,
+    argmax_binarize,
+    bernoulli_binarize,
+    binary_sign,
+    presoftmax_binarize,
+    softmax_aware_binarize,
+    threshold_binarize,
 )
 from perceptrons.layers.deq import (
     DEQLayer,
@@ -71,6 +86,15 @@ from perceptrons.layers.shaped import (
 
 __all__ = [
     "ACTIVATIONS",
+    "BinaryAttention",
+    "BinaryLinear",
+    "BinaryMLP",
+    "argmax_binarize",
+    "bernoulli_binarize",
+    "binary_sign",
+    "presoftmax_binarize",
+    "softmax_aware_binarize",
+    "threshold_binarize",
     "ATTENTION_KINDS",
     "MLP",
     "SMOOTH_ACTIVATIONS",
