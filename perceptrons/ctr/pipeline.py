@@ -104,13 +104,17 @@ __all__ = [
 ]
 
 MANIFEST_FILE = "ctr.json"
-ENCODER_FILE = "encoder.json"
+ENCODER_FILE = "encoder.json.gz"
+LEGACY_ENCODER_FILE = "encoder.json"
+"""The uncompressed encoder file of folders of manifest versions 1 and 2."""
 CONFIG_FILE = "train_config.json"
 MODEL_FILES = ("model.json", "model.safetensors")
-MANIFEST_VERSION = 2
-"""Version of ``ctr.json``. Version 2 added ``train_config.json``; folders of version 1 (no
-training config) are still read (`TrainedCTR.config` is then None)."""
-_READABLE_VERSIONS = (1, 2)
+MANIFEST_VERSION = 3
+"""Version of ``ctr.json``. Version 2 added ``train_config.json``, version 3 writes the encoder
+gzip-compressed (``encoder.json.gz``: vocabularies of hashed ids are most of a small model's
+folder); folders of versions 1 (no training config) and 2 (``encoder.json``) are still read
+(`TrainedCTR.config` is None for version 1)."""
+_READABLE_VERSIONS = (1, 2, 3)
 _FORMAT = "perceptrons.ctr.model"
 _MIN_HOLDOUT_ROWS = 10
 
@@ -552,7 +556,7 @@ def save(trained: TrainedCTR, out_dir: str | os.PathLike[str]) -> Path:
 
         model.json           registry name + model config (`perceptrons.models.io`)
         model.safetensors    the weights
-        encoder.json         the fitted encoder, with the schema of the files
+        encoder.json.gz      the fitted encoder, with the schema of the files (gzip JSON)
         train_config.json    the `CTRTrainConfig` ({"type": ..., "params": ...})
         ctr.json             manifest: format, version, model, schema, metrics
 
@@ -605,7 +609,8 @@ def load(model_dir: str | os.PathLike[str], *, device: str | torch.device = "cpu
     d = Path(model_dir)
     if not d.is_dir():
         raise ModelDirError(f"{d}: no such folder")
-    for name in (MANIFEST_FILE, ENCODER_FILE, *MODEL_FILES):
+    encoder_file = ENCODER_FILE if (d / ENCODER_FILE).is_file() else LEGACY_ENCODER_FILE
+    for name in (MANIFEST_FILE, encoder_file, *MODEL_FILES):
         if not (d / name).is_file():
             raise ModelDirError(
                 f"{d}: {name} is missing (not a folder written by 'perceptrons ctr train')"
@@ -629,9 +634,9 @@ def load(model_dir: str | os.PathLike[str], *, device: str | torch.device = "cpu
             except ValueError as err:
                 raise ValueError(f"{d / CONFIG_FILE}: {err}") from None
         try:
-            encoder = CTREncoder.load(d / ENCODER_FILE)
+            encoder = CTREncoder.load(d / encoder_file)
         except (KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"{d / ENCODER_FILE}: {err}") from None
+            raise ValueError(f"{d / encoder_file}: {err}") from None
         model = load_model(d, device=device)
     except ModelDirError:
         raise

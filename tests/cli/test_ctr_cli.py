@@ -14,7 +14,13 @@ from perceptrons.cli.main import main
 from perceptrons.ctr import SyntheticCTRConfig, SyntheticCTRTask
 from perceptrons.ctr.metrics import auc
 
-MODEL_FILES = {"ctr.json", "encoder.json", "model.json", "model.safetensors", "train_config.json"}
+MODEL_FILES = {
+    "ctr.json",
+    "encoder.json.gz",
+    "model.json",
+    "model.safetensors",
+    "train_config.json",
+}
 # small, learnable: few fields of low cardinality
 TASK = SyntheticCTRTask(
     SyntheticCTRConfig(

@@ -110,7 +110,9 @@ def test_hashing_is_the_same_in_another_process() -> None:
 
 
 def test_hash_fields_mix_with_vocabularies_on_criteo() -> None:
-    config = EncoderConfig(hash_fields=("C1", "C2"), hash_buckets=64)
+    config = EncoderConfig(
+        hash_fields=("C1", "C2"), hash_buckets=64, numeric_encoding="standardize"
+    )
     encoder, stats = fit_encoder(FIXTURES / "criteo_sample.txt", criteo_schema(), config)
     assert stats.rows == 4
     batch, _ = encode_file(FIXTURES / "criteo_sample.txt", encoder)
@@ -131,8 +133,9 @@ def CRITEO_C(k: int) -> int:  # noqa: N802 (column index of Ck in the categorica
 def test_standardize_fits_mean_and_std_over_a_stream() -> None:
     schema = criteo_schema()
     whole, _ = read_file(FIXTURES / "criteo_sample.txt", schema)
-    one = CTREncoder(schema).fit([whole])
-    chunked = CTREncoder(schema).fit(
+    standardize = EncoderConfig(numeric_encoding="standardize")
+    one = CTREncoder(schema, standardize).fit([whole])
+    chunked = CTREncoder(schema, standardize).fit(
         iter_chunks(FIXTURES / "criteo_sample.txt", schema, chunk_rows=1)
     )
     for name in ("I1", "I2", "I5", "I13"):
@@ -154,6 +157,22 @@ def test_standardize_fits_mean_and_std_over_a_stream() -> None:
     z = logged.transform(whole).numeric[:, 4].numpy()
     lx = np.log1p(x)
     np.testing.assert_allclose(z, (lx - lx.mean()) / lx.std(), rtol=1e-5)
+
+
+def test_numeric_encoding_defaults_by_format() -> None:
+    """Criteo counts are bucketed by default (quantiles, as CTR practice buckets them); tables
+    and cvr files are standardised; an explicit choice wins and the saved config records it."""
+    criteo = CTREncoder(criteo_schema())
+    assert criteo.config.numeric_encoding == "quantile" and criteo.config.min_count == 10
+    table = CTREncoder(CTRSchema(format="table", categorical=("a",), numeric=("x",)))
+    assert table.config.numeric_encoding == "standardize" and table.config.min_count == 1
+    chosen = CTREncoder(criteo_schema(), EncoderConfig(numeric_encoding="log_standardize"))
+    assert chosen.config.numeric_encoding == "log_standardize"
+    whole, _ = read_file(FIXTURES / "criteo_sample.txt", criteo_schema())
+    fitted = criteo.fit([whole])
+    assert fitted.to_dict()["config"]["numeric_encoding"] == "quantile"
+    batch = fitted.transform(whole)
+    assert batch.categorical.shape == (4, 26 + 13) and batch.numeric.shape == (4, 0)
 
 
 def test_quantile_buckets_become_categorical_fields() -> None:
@@ -252,6 +271,15 @@ def test_encoder_round_trip_is_exact(config: EncoderConfig, tmp_path: Path) -> N
     loaded = CTREncoder.load(tmp_path / "encoder.json")
     assert loaded.to_dict() == state and loaded.feature_spec == encoder.feature_spec
     assert [p.name for p in tmp_path.iterdir()] == ["encoder.json"]  # no temporary left
+    encoder.save(tmp_path / "encoder.json.gz")  # gzip JSON: the same encoder, fixed bytes
+    zipped = (tmp_path / "encoder.json.gz").read_bytes()
+    assert CTREncoder.load(tmp_path / "encoder.json.gz").to_dict() == state
+    encoder.save(tmp_path / "again.json.gz")
+    assert (tmp_path / "again.json.gz").read_bytes() == zipped
+    assert len(zipped) < (tmp_path / "encoder.json").stat().st_size
+    (tmp_path / "bad.json.gz").write_bytes(b"not gzip")
+    with pytest.raises(ValueError, match=r"bad\.json\.gz: not a gzip-compressed JSON"):
+        CTREncoder.load(tmp_path / "bad.json.gz")
     chunk, _ = read_file(path, criteo_schema())
     a, b = encoder.transform(chunk), loaded.transform(chunk)
     for key, tensor in a.to_tensors().items():

@@ -11,6 +11,7 @@ import torch
 
 from perceptrons.config import ConfigError
 from perceptrons.ctr import CTRDataError, SyntheticCTRConfig, SyntheticCTRTask, pipeline
+from perceptrons.ctr.io.encoding import CTREncoder
 from perceptrons.ctr.metrics import auc
 from perceptrons.ctr.models import CTRStep, DNNConfig
 from perceptrons.ctr.pipeline import CTRTrainConfig, ModelDirError, with_model
@@ -173,7 +174,7 @@ def test_train_save_load_predict_is_bit_identical(files, tmp_path):
     assert metrics.get("best_step") == trained.fit.best_step
     assert {p.name for p in (tmp_path / "model").iterdir()} == {
         "ctr.json",
-        "encoder.json",
+        "encoder.json.gz",
         "model.json",
         "model.safetensors",
         "train_config.json",
@@ -212,15 +213,22 @@ def test_model_folder_versions_and_errors(files, tmp_path):
         _config(files, restore_best=False, fit=QUIET_FIT.replace(max_epochs=1)), out_dir=out
     )
     manifest = json.loads((out / "ctr.json").read_text())
-    assert manifest["version"] == pipeline.MANIFEST_VERSION == 2
-    # a folder of manifest version 1 (no train_config.json) is still read
+    assert manifest["version"] == pipeline.MANIFEST_VERSION == 3
+    encoder = CTREncoder.load(out / "encoder.json.gz")
+    # folders of manifest version 1 (no train_config.json, encoder.json) and 2 (encoder.json)
+    # are still read
     old = tmp_path / "old"
     old.mkdir()
-    for name in ("encoder.json", "model.json", "model.safetensors"):
+    for name in ("model.json", "model.safetensors"):
         (old / name).write_bytes((out / name).read_bytes())
+    encoder.save(old / "encoder.json")
     (old / "ctr.json").write_text(json.dumps({**manifest, "version": 1}))
     loaded = pipeline.load(old)
     assert loaded.config is None and loaded.model_name == "lr"
+    assert loaded.encoder.to_dict() == encoder.to_dict()
+    (old / "train_config.json").write_bytes((out / "train_config.json").read_bytes())
+    (old / "ctr.json").write_text(json.dumps({**manifest, "version": 2}))
+    assert pipeline.load(old).config is not None
     (old / "ctr.json").write_text(json.dumps({**manifest, "version": 9}))
     with pytest.raises(CTRDataError, match="version 9 is not one this version reads"):
         pipeline.load(old)
