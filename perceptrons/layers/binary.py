@@ -288,7 +288,8 @@ class BinaryLinear(nn.Module):
         return self.weight_scale
 
     def channel_scales(self) -> Tensor:
-        """``(d_out,)`` the per-output-channel scales ``alpha`` (detached)."""
+        """``(d_out,)`` the per-output-channel scales ``alpha`` (detached). With learned
+        scales not yet initialised, this initialises them (as the first forward would)."""
         return self._scale().detach().reshape(-1)
 
     def weight_signs(self) -> Tensor:
@@ -303,13 +304,21 @@ class BinaryLinear(nn.Module):
         return binary_sign(centred, self.ste) * self._scale()
 
     def forward(self, x: Tensor) -> Tensor:
-        """``(..., d_in) -> (..., d_out)``."""
+        """``(..., d_in) -> (..., d_out)``.
+
+        Binary: ``(sign(x) S^T) * alpha + b`` with ``S = sign(W - mean_row W)``: the products
+        with the signs first (exact integers for W1A1), then the scales, so that the
+        bit-packed layer (`perceptrons.binary.PackedBinaryLinear`) reproduces the result bit
+        for bit; the same value and gradients as ``sign(x) (alpha ⊙ S)^T + b``.
+        """
         _check_last(x, "x", self.in_features)
         if not self.binarized:
             return F.linear(x, self.weight, self.bias)
         if self.binarize_input:
             x = binary_sign(x, self.ste)
-        return F.linear(x, self.binary_weight(), self.bias)
+        signs = binary_sign(self.weight - self.weight.mean(1, keepdim=True), self.ste)
+        y = F.linear(x, signs) * self._scale().reshape(-1)
+        return y if self.bias is None else y + self.bias
 
     def extra_repr(self) -> str:
         return (
@@ -321,6 +330,10 @@ class BinaryLinear(nn.Module):
 
 class BinaryMLP(nn.Module):
     """``fc2(GELU(fc1(x)))`` of two `BinaryLinear` layers (``(..., e) -> (..., e)``).
+
+    With W1A1, fc2 takes ``sign(GELU(h))``, which is ``sign(h)`` except where GELU underflows
+    to ``-0.0`` (``h`` below about -9), which ``sign`` maps to +1 like every zero; after a
+    LayerNorm such values are rare, and the packed model reproduces them exactly.
 
     Args:
         embed_dim: ``e``.

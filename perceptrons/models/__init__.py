@@ -33,7 +33,9 @@ equilibrium MLP of Gao et al. 2023 (arXiv:2310.10767); ``"lie_neurons"`` (`LieNe
 (`LieMLP`), the adjoint-invariant/-equivariant networks of Lin, Zhu & Ghaffari 2023
 (arXiv:2310.04521); ``"nar_transformer"`` (`NARTransformer`), the non-autoregressive CMLM
 encoder-decoder with AMLP (or any other) decoder attention of Jiang et al. 2023
-(arXiv:2310.09512), with `CMLMStep` and `mask_predict`.
+(arXiv:2310.09512), with `CMLMStep` and `mask_predict`; ``"bivit"`` (`BiViT`), the binary
+vision transformer of He et al. 2023 (arXiv:2211.07091), with `BiViTStep`, `CLBStage` and
+`BinarizationSchedule`.
 
 The CTR models (``"lr"``, ``"fm"``, ``"dnn"``, ``"deepfm"``, ``"dcnv2"``, ``"autoint"``,
 ``"emofm"``) live in their domain package, `perceptrons.ctr.models`, and register into the
@@ -46,6 +48,15 @@ from perceptrons.models.amlp import (
     NARTransformer,
     NARTransformerConfig,
     mask_predict,
+)
+from perceptrons.models.bivit import (
+    BinarizationSchedule,
+    BiViT,
+    BiViTConfig,
+    BiViTStep,
+    CLBStage,
+    clb_stages,
+    one_shot_stages,
 )
 from perceptrons.models.deq import DEQConfig, DEQModel
 from perceptrons.models.io import load_model, save_model
@@ -66,6 +77,11 @@ from perceptrons.models.scaling import (
 )
 
 __all__ = [
+    "BiViT",
+    "BiViTConfig",
+    "BiViTStep",
+    "BinarizationSchedule",
+    "CLBStage",
     "CMLMStep",
     "DEQConfig",
     "DEQModel",
@@ -86,7 +102,9 @@ __all__ = [
     "ScaledResNetModel",
     "ShapedMLPConfig",
     "ShapedMLPModel",
+    "clb_stages",
     "load_model",
     "mask_predict",
+    "one_shot_stages",
     "save_model",
 ]

@@ -11,6 +11,7 @@ __all__ = ["BUILTIN"]
 
 BUILTIN: dict[str, str] = {
     "amlp": "perceptrons.studies.amlp",
+    "bivit": "perceptrons.studies.bivit",
     "deq-nngp": "perceptrons.studies.deq_nngp",
     "emofm-ctr": "perceptrons.studies.emofm_ctr",
     "lie-neurons": "perceptrons.studies.lie_neurons",
