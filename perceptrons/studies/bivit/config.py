@@ -79,6 +79,8 @@ class BiViTStudyConfig(StudyConfig):
         fp_gap: Claim binary_within_8_points: acc(FP) - acc(binary) <= this.
         size_ratio: Claim weights_32x_smaller: FP32 bytes / packed bytes of the binary weights
             >= this.
+        num_threads: torch intra-op threads while the study runs (restored afterwards); 1 is
+            as fast for these small models and does not fight other jobs for the cores.
     """
 
     datasets: tuple[str, ...] = ("digits",)
@@ -107,6 +109,7 @@ class BiViTStudyConfig(StudyConfig):
     clb_tolerance: float = 0.01
     fp_gap: float = 0.08
     size_ratio: float = 31.0
+    num_threads: int = 1
 
     def validate(self) -> None:
         super().validate()
