@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> dict:
             "" if run["rows"] == small else f"{ratio:.2f}x",
         )
     console.print(table)
-    for mode in ("sparse_adam", "adagrad"):
+    for mode in ("sparse_adam", "adagrad", "rowwise_adagrad"):
         if mode in ratios:
             verdict = "OK" if ratios[mode] <= 1.5 else "ABOVE TARGET"
             console.print(
