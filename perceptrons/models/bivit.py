@@ -23,6 +23,9 @@ target); `BiViT.set_binarized` switches the target parts on or off at run time (
 config keeps full precision stays so), which is how a schedule moves from the full-precision
 teacher to the binary student without copying weights: every module always holds its latent
 full-precision weights.
+The run-time switch is not part of the saved state: a saved model loads as its config says
+(`perceptrons.models.save_model` / ``load_model``); save a full-precision teacher with
+``binary_attention`` and ``binary_mlp`` all False in its config to load it as one.
 
 Cross-layer binarisation (CLB, our reconstruction: the paper's schedule was not available; its
 abstract says CLB "decouples the binarization of self-attention and MLPs to avoid mutual
