@@ -76,3 +76,26 @@ def test_data_and_shift_augmentation():
     lit = (shifted[:, 0] > 0).nonzero()[:, 1:]  # (row, col) of the lit pixel of each image
     assert len(lit) == 400 and bool(((lit - 1).abs() <= 1).all())
     assert len({tuple(p) for p in lit.tolist()}) == 9  # all nine shifts occur
+
+
+def test_worker_processes_give_the_same_result(tmp_path):
+    """Every (data set, repetition) job is seeded: 2 spawned workers reproduce the serial run."""
+    tiny = [
+        *TINY,
+        ("num_seeds", 2),
+        ("variants", ("sab",)),
+        ("teacher_steps", 6),
+        ("stage1_steps", 2),
+        ("stage2_steps", 2),
+        ("augment_copies", 0),
+    ]
+    docs = []
+    for workers in (1, 2):
+        out = tmp_path / str(workers)
+        outcome = run_study("bivit", out=out, overrides=[*tiny, ("workers", workers)], index=False)
+        assert outcome.status in ("passed", "failed"), outcome.error
+        docs.append(json.loads((out / "bivit" / "result.json").read_text()))
+    serial, parallel = (d["metrics"] for d in docs)
+    assert len(serial["accuracy"]["digits"]["sab"]) == 2
+    for key in ("accuracy", "teacher_empty_rows", "own_empty_rows", "packed"):
+        assert parallel[key] == serial[key], key

@@ -23,7 +23,9 @@ Every run trains through `perceptrons.train.fit` (AdamW, cosine decay, no warm-u
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +62,7 @@ __all__ = [
     "accuracy_table",
     "load_data",
     "packed_dict",
+    "run_all",
     "run_dataset",
     "run_seed",
     "shift_augment",
@@ -345,8 +348,35 @@ def run_seed(config: BiViTStudyConfig, dataset: str, i: int) -> SeedRun:
 
 
 def run_dataset(config: BiViTStudyConfig, dataset: str) -> DatasetRuns:
-    """`run_seed` for every repetition of ``dataset``."""
+    """`run_seed` for every repetition of ``dataset``, in this process."""
     return DatasetRuns(dataset, [run_seed(config, dataset, i) for i in range(config.num_seeds)])
+
+
+def _worker_init(num_threads: int) -> None:
+    torch.set_num_threads(num_threads)
+
+
+def run_all(config: BiViTStudyConfig) -> list[DatasetRuns]:
+    """Every data set and repetition: one `run_seed` job each, in ``config.workers`` spawned
+    processes (each with ``config.num_threads`` torch threads) when that is above 1; every job
+    is seeded, so the result does not depend on ``workers``."""
+    jobs = [(name, i) for name in config.datasets for i in range(config.num_seeds)]
+    if config.workers == 1:
+        done = [run_seed(config, name, i) for name, i in jobs]
+    else:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(
+            config.workers,
+            mp_context=context,
+            initializer=_worker_init,
+            initargs=(config.num_threads,),
+        ) as pool:
+            futures = [pool.submit(run_seed, config, name, i) for name, i in jobs]
+            done = [f.result() for f in futures]
+    by_name: dict[str, list[SeedRun]] = {name: [] for name in config.datasets}
+    for (name, _), seed_run in zip(jobs, done, strict=True):
+        by_name[name].append(seed_run)
+    return [DatasetRuns(name, by_name[name]) for name in config.datasets]
 
 
 def accuracy_table(config: BiViTStudyConfig, results: list[DatasetRuns]) -> Table:

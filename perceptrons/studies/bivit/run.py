@@ -30,7 +30,7 @@ import numpy as np
 
 from perceptrons.studies.base import StudyResult, Table
 from perceptrons.studies.bivit.config import BiViTStudyConfig
-from perceptrons.studies.bivit.experiments import accuracy_table, packed_dict, run_dataset
+from perceptrons.studies.bivit.experiments import accuracy_table, packed_dict, run_all
 from perceptrons.studies.bivit.figures import plot_accuracy, plot_attention_maps, plot_sizes
 
 __all__ = ["run"]
@@ -44,7 +44,7 @@ def _worst(results, value) -> tuple[float, str]:
 
 def run(config: BiViTStudyConfig, out_dir: Path) -> StudyResult:
     """Teacher and binary students on every data set; claims on the worst data set."""
-    results = [run_dataset(config, name) for name in config.datasets]
+    results = run_all(config)
     result = StudyResult()
     result.tables["accuracy"] = accuracy_table(config, results)
     sizes = Table(["dataset", "tensor group", "FP32 bytes", "packed bytes", "ratio"])
