@@ -49,9 +49,7 @@ from perceptrons.checks import check_tensor
 from perceptrons.layers.binary import (
     BinaryAttention,
     BinaryLinear,
-    argmax_binarize,
-    softmax_aware_binarize,
-    threshold_binarize,
+    binarize_attention,
 )
 
 __all__ = [
@@ -328,16 +326,8 @@ class PackedBinaryAttention(nn.Module):
 
     def _binary_map(self, dots: Tensor, scores: Tensor) -> tuple[Tensor, Tensor]:
         """``(P, B)``: float probabilities and the bool ``(b, h, n, n)`` map."""
-        probs = scores.softmax(-1)
-        if self.binarizer == "presoftmax":
-            return probs, dots > 0
-        if self.binarizer == "sab":
-            hard = softmax_aware_binarize(probs, self.fraction)
-        elif self.binarizer == "threshold":
-            hard = threshold_binarize(probs)
-        else:
-            hard = argmax_binarize(probs)
-        return probs, hard > 0.5
+        probs = scores.softmax(-1)  # scores > 0 exactly where the integer dots are
+        return probs, binarize_attention(scores, probs, self.binarizer, self.fraction) > 0.5
 
     def attention_maps(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """``(P, B)``: the ``(b, h, n, n)`` softmax probabilities and the {0, 1} map (dtype of

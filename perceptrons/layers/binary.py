@@ -61,6 +61,7 @@ __all__ = [
     "ScaleName",
     "argmax_binarize",
     "bernoulli_binarize",
+    "binarize_attention",
     "binary_sign",
     "empty_row_fraction",
     "presoftmax_binarize",
@@ -194,6 +195,21 @@ BINARIZERS: dict[str, Callable[..., Tensor]] = {
 }
 """Attention binarisers by name; ``"presoftmax"`` takes the scores, the others the
 probabilities."""
+
+
+def binarize_attention(
+    scores: Tensor, probs: Tensor, binarizer: str = "sab", fraction: float = 0.25
+) -> Tensor:
+    """The {0, 1} attention map of ``binarizer`` (`BINARIZERS`): of the scaled ``scores`` for
+    ``"presoftmax"``, of the probabilities ``probs = softmax(scores)`` for the others (SAB with
+    ``fraction``); both ``(..., n)``, straight-through gradients as each binariser's."""
+    if binarizer == "presoftmax":
+        return presoftmax_binarize(scores)
+    if binarizer == "sab":
+        return softmax_aware_binarize(probs, fraction)
+    if binarizer not in BINARIZERS:
+        raise ValueError(f"binarizer: must be one of {tuple(BINARIZERS)}, got {binarizer!r}")
+    return BINARIZERS[binarizer](probs)
 
 
 def empty_row_fraction(binary: Tensor) -> float:
@@ -458,11 +474,7 @@ class BinaryAttention(nn.Module):
         return q, k, v
 
     def _binarize(self, scores: Tensor, probs: Tensor) -> Tensor:
-        if self.binarizer == "presoftmax":
-            return presoftmax_binarize(scores)
-        if self.binarizer == "sab":
-            return softmax_aware_binarize(probs, self.fraction)
-        return BINARIZERS[self.binarizer](probs)
+        return binarize_attention(scores, probs, self.binarizer, self.fraction)
 
     def attention_maps(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
         """``(P, B)``: the ``(b, h, n, n)`` softmax probabilities and, when binarised, the
